@@ -1,0 +1,52 @@
+# Ensemble: `make run` serves the demo, `make test` runs the whole suite.
+# Both bootstrap .venv with the first Python >= 3.12 that runs (PYTHON overrides).
+
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+
+# The first candidate that actually runs and is >= 3.12: pyenv shims named
+# python3.12 exist on PATH but fail unless selected, so each one is tried.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3 \
+	$$(ls -d $$(pyenv root 2>/dev/null)/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo "$$p"; break; }; \
+	done)
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/daphne -b 127.0.0.1 -p $(PORT) config.asgi:application
+
+# Tests run with DEBUG off, as in production, but over plain HTTP; the
+# throwaway key only exists here.
+test: export SECRET_KEY ?= insecure-key-for-tests-only
+test: export HTTPS_ONLY ?= 0
+test: $(VENV)/.installed-dev
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) staticfiles .test-artifacts *.sqlite3 *.sqlite3-*

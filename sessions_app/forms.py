@@ -1,0 +1,195 @@
+"""Forms validate every write, whether it comes from a page or (later) a websocket."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from sessions_app.models import (
+    DashboardLink,
+    EnsembleSession,
+    Feature,
+    Goal,
+    Participant,
+    Team,
+)
+
+User = get_user_model()
+
+
+class SignUpForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name"]
+        labels = {"name": "Team name"}
+
+
+class FeatureForm(forms.ModelForm):
+    class Meta:
+        model = Feature
+        fields = ["name", "flag_key", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, team: Team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+
+    def clean_flag_key(self) -> str:
+        flag_key = self.cleaned_data["flag_key"]
+        taken = Feature.objects.filter(team=self.team, flag_key=flag_key)
+        if self.instance.pk:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError(
+                f"Your team already has a feature with the flag key “{flag_key}”."
+            )
+        return flag_key
+
+
+def team_members(team: Team):
+    return User.objects.filter(memberships__team=team).order_by("username")
+
+
+class SessionForm(forms.ModelForm):
+    class Meta:
+        model = EnsembleSession
+        fields = [
+            "feature",
+            "title",
+            "charter",
+            "internal_tenant",
+            "environment",
+            "scheduled_start",
+            "timebox_minutes",
+            "facilitator",
+        ]
+        widgets = {
+            "charter": forms.Textarea(attrs={"rows": 4}),
+            "scheduled_start": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            ),
+        }
+
+    def __init__(self, *args, team: Team, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only this team's features and members can be chosen: a forged id is
+        # "not one of the available choices", never another team's row.
+        self.fields["feature"].queryset = Feature.objects.filter(team=team)
+        self.fields["facilitator"].queryset = team_members(team)
+        self.fields["facilitator"].label_from_instance = lambda user: user.get_username()
+
+
+class DashboardLinkForm(forms.ModelForm):
+    class Meta:
+        model = DashboardLink
+        fields = ["label", "url"]
+
+
+DashboardLinkFormSet = forms.inlineformset_factory(
+    EnsembleSession,
+    DashboardLink,
+    form=DashboardLinkForm,
+    extra=3,
+    max_num=12,
+    validate_max=True,
+    can_delete=True,
+)
+
+
+class GoalForm(forms.ModelForm):
+    class Meta:
+        model = Goal
+        fields = ["text", "perspective"]
+        labels = {"text": "Goal"}
+        widgets = {"text": forms.Textarea(attrs={"rows": 2})}
+        error_messages = {
+            "text": {"required": "Write the goal you want the session to cover."},
+            "perspective": {"required": "Choose the perspective this goal comes from."},
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["perspective"].choices = Goal.Perspective.choices
+
+
+class MergeGoalsForm(forms.Form):
+    duplicate = forms.ModelChoiceField(queryset=Goal.objects.none(), label="Duplicate")
+    keep = forms.ModelChoiceField(queryset=Goal.objects.none(), label="Merge into")
+
+    def __init__(self, *args, session: EnsembleSession, **kwargs):
+        super().__init__(*args, **kwargs)
+        goals = Goal.objects.filter(session=session)
+        self.fields["duplicate"].queryset = goals
+        self.fields["keep"].queryset = goals
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("duplicate") and cleaned.get("duplicate") == cleaned.get("keep"):
+            raise forms.ValidationError("Choose two different goals to merge.")
+        return cleaned
+
+
+def _single_holder_error(session: EnsembleSession, role: str, exclude_pk: int | None):
+    """The error when someone else already holds a role only one person may hold."""
+    if role not in Participant.SINGLE_HOLDER_ROLES:
+        return None
+    holder = (
+        session.participants.filter(role=role).exclude(pk=exclude_pk).select_related("user").first()
+    )
+    if holder is None:
+        return None
+    label = Participant.Role(role).label.lower()
+    return forms.ValidationError(
+        f"{holder.user.get_username()} is already the {label}; give them another role first."
+    )
+
+
+class ParticipantForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.none(), label="Member")
+    role = forms.ChoiceField(choices=Participant.Role.choices, label="Role")
+
+    def __init__(self, *args, session: EnsembleSession, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.session = session
+        self.fields["user"].queryset = team_members(session.feature.team).exclude(
+            participations__session=session
+        )
+        self.fields["user"].label_from_instance = lambda user: user.get_username()
+
+    def clean(self):
+        cleaned = super().clean()
+        if role := cleaned.get("role"):
+            error = _single_holder_error(self.session, role, exclude_pk=None)
+            if error:
+                self.add_error("role", error)
+        return cleaned
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Participant.Role.choices, label="Role")
+
+    def __init__(self, *args, participant: Participant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.participant = participant
+
+    def clean_role(self) -> str:
+        role = self.cleaned_data["role"]
+        error = _single_holder_error(self.participant.session, role, self.participant.pk)
+        if error:
+            raise error
+        return role
+
+
+class RotationForm(forms.ModelForm):
+    class Meta:
+        model = EnsembleSession
+        fields = ["rotation_minutes"]
+        labels = {"rotation_minutes": "Rotate roles every (minutes)"}
+        help_texts = {"rotation_minutes": "Leave empty for no rotation."}

@@ -1,0 +1,184 @@
+"""Demo data for trying Ensemble: safe to run again, it only fills what is missing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from sessions_app.models import (
+    EnsembleSession,
+    Feature,
+    Goal,
+    GoalVote,
+    Membership,
+    Metric,
+    Participant,
+    Team,
+)
+from sessions_app.services.features import create_feature
+
+PASSWORD = "ensemble-demo"
+ACME = [
+    # username, team role, who they are
+    ("dana", Membership.Role.OWNER, "facilitator"),
+    ("sam", Membership.Role.MEMBER, "support"),
+    ("erin", Membership.Role.MEMBER, "engineering"),
+    ("pat", Membership.Role.MEMBER, "product"),
+    ("kim", Membership.Role.MEMBER, "design"),
+]
+GOALS = [
+    # author, perspective, text, must cover, voters
+    (
+        "sam",
+        "support",
+        "Export 500 invoices at once and check the file opens in Excel",
+        True,
+        ["sam", "pat", "erin"],
+    ),
+    (
+        "erin",
+        "engineering",
+        "Watch the export job's memory and duration in the logs",
+        True,
+        ["erin", "dana"],
+    ),
+    (
+        "pat",
+        "product",
+        "A customer admin finds bulk export without help",
+        False,
+        ["pat", "kim"],
+    ),
+    (
+        "kim",
+        "design",
+        "Progress and errors are clear while a long export runs",
+        False,
+        ["kim"],
+    ),
+    (
+        "dana",
+        "success",
+        "Exports respect each customer's date and currency format",
+        False,
+        [],
+    ),
+]
+ROLES = {
+    "erin": Participant.Role.DRIVER,
+    "pat": Participant.Role.NAVIGATOR,
+    "kim": Participant.Role.NOTE_TAKER,
+    "sam": Participant.Role.OBSERVER,
+}
+
+
+class Command(BaseCommand):
+    help = "Load the demo teams Acme and Globex (every password: ensemble-demo)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run even with DEBUG off (the demo users have a published password).",
+        )
+
+    def handle(self, *args, force: bool = False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates users with a published password, so it refuses to run "
+                "with DEBUG off. Pass --force if this really is a demo deployment."
+            )
+        with transaction.atomic():
+            self._seed()
+        self.stdout.write(self.style.SUCCESS("Demo data ready. Log in as:"))
+        for username, role, who in ACME:
+            self.stdout.write(f"  {username:<5} / {PASSWORD}   Acme, {role} ({who})")
+        self.stdout.write(f"  olga  / {PASSWORD}   Globex, owner (another team)")
+
+    def _seed(self) -> None:
+        users = {name: self._user(name) for name, _, _ in ACME + [("olga", None, None)]}
+
+        acme, _ = Team.objects.get_or_create(name="Acme")
+        for name, role, _ in ACME:
+            Membership.objects.get_or_create(team=acme, user=users[name], defaults={"role": role})
+        globex, _ = Team.objects.get_or_create(name="Globex")
+        Membership.objects.get_or_create(
+            team=globex, user=users["olga"], defaults={"role": Membership.Role.OWNER}
+        )
+
+        feature = Feature.objects.filter(team=acme, flag_key="bulk-invoice-export").first()
+        if feature is None:
+            # The same path as a person adding it: the default rollout plan comes with it.
+            feature = create_feature(
+                team=acme,
+                data={
+                    "name": "Bulk invoice export",
+                    "flag_key": "bulk-invoice-export",
+                    "description": "Select many invoices and export them as one CSV "
+                    "or ZIP of PDFs.",
+                },
+            )
+        Metric.objects.get_or_create(
+            feature=feature,
+            name="Bulk exports done within 7 days",
+            defaults={
+                "definition": "Share of active accounts that finish a bulk export within "
+                "7 days of the feature being enabled for them.",
+                "unit": "%",
+                "baseline": 40,
+                "target": 70,
+            },
+        )
+
+        session, _ = EnsembleSession.objects.get_or_create(
+            feature=feature,
+            title="Bulk export walkthrough",
+            defaults={
+                "charter": "Explore bulk export on the internal tenant as support, success, "
+                "product and design would; look for slow exports, confusing states and "
+                "wrong formats.",
+                "internal_tenant": "acme-internal",
+                "environment": "production",
+                "scheduled_start": timezone.now().replace(minute=0, second=0, microsecond=0)
+                + timedelta(days=1),
+                "timebox_minutes": 60,
+                "facilitator": users["dana"],
+                "status": EnsembleSession.Status.PLANNING,
+                "rotation_minutes": 10,
+                "created_by": users["dana"],
+            },
+        )
+        if not session.dashboard_links.exists():
+            session.dashboard_links.create(
+                label="Export job logs", url="https://logs.example.com/acme/bulk-export"
+            )
+        for position, (name, role) in enumerate(ROLES.items()):
+            Participant.objects.get_or_create(
+                session=session,
+                user=users[name],
+                defaults={"role": role, "rotation_position": position},
+            )
+        for author, perspective, text, must_cover, voters in GOALS:
+            goal, _ = Goal.objects.get_or_create(
+                session=session,
+                text=text,
+                defaults={
+                    "author": users[author],
+                    "perspective": perspective,
+                    "must_cover": must_cover,
+                },
+            )
+            for voter in voters:
+                GoalVote.objects.get_or_create(goal=goal, user=users[voter])
+
+    def _user(self, username: str):
+        user, created = get_user_model().objects.get_or_create(username=username)
+        if created:
+            user.set_password(PASSWORD)
+            user.save(update_fields=["password"])
+        return user

@@ -1,0 +1,23 @@
+"""Ensemble's data. Every row belongs to one team, through its feature or session."""
+
+from sessions_app.models.features import Feature
+from sessions_app.models.goals import Goal, GoalVote
+from sessions_app.models.metrics import Measurement, Metric
+from sessions_app.models.rollout import RolloutStage
+from sessions_app.models.sessions import DashboardLink, EnsembleSession, Participant
+from sessions_app.models.teams import Invite, Membership, Team
+
+__all__ = [
+    "DashboardLink",
+    "EnsembleSession",
+    "Feature",
+    "Goal",
+    "GoalVote",
+    "Invite",
+    "Measurement",
+    "Membership",
+    "Metric",
+    "Participant",
+    "RolloutStage",
+    "Team",
+]

@@ -1,0 +1,76 @@
+"""The goals board: goals the ensemble wants covered, with votes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+
+from sessions_app.forms import GoalForm, MergeGoalsForm
+from sessions_app.models import EnsembleSession, Goal, GoalVote
+from sessions_app.permissions import can_facilitate, require_facilitator
+from sessions_app.services.validation import validated
+
+
+def may_change(user, goal: Goal) -> bool:
+    """Authors change their own goals; the facilitator changes any."""
+    return goal.author_id == user.pk or can_facilitate(user, goal.session)
+
+
+def add_goal(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> Goal:
+    goal = validated(GoalForm(data)).save(commit=False)
+    goal.session = session
+    goal.author = author
+    goal.save()
+    return goal
+
+
+def edit_goal(*, goal: Goal, editor, data: Mapping[str, Any]) -> Goal:
+    if not may_change(editor, goal):
+        raise PermissionDenied("Only the goal's author or the facilitator can edit it.")
+    return validated(GoalForm(data, instance=goal)).save()
+
+
+def delete_goal(*, goal: Goal, by) -> None:
+    if not may_change(by, goal):
+        raise PermissionDenied("Only the goal's author or the facilitator can delete it.")
+    goal.delete()
+
+
+def toggle_vote(*, goal: Goal, voter) -> bool:
+    """Vote for the goal, or take the vote back. Returns whether the voter now votes."""
+    with transaction.atomic():
+        removed, _ = GoalVote.objects.filter(goal=goal, user=voter).delete()
+        if removed:
+            return False
+        try:
+            with transaction.atomic():
+                GoalVote.objects.create(goal=goal, user=voter)
+        except IntegrityError:  # a second click raced the first: one vote stands
+            pass
+    return True
+
+
+def set_must_cover(*, goal: Goal, by, must_cover: bool) -> Goal:
+    require_facilitator(by, goal.session)
+    goal.must_cover = must_cover
+    goal.save(update_fields=["must_cover", "updated_at"])
+    return goal
+
+
+@transaction.atomic
+def merge_goals(*, session: EnsembleSession, by, data: Mapping[str, Any]) -> Goal:
+    """Fold a duplicate into the goal kept: its votes carry over, nobody votes twice."""
+    require_facilitator(by, session)
+    form = validated(MergeGoalsForm(data, session=session))
+    duplicate: Goal = form.cleaned_data["duplicate"]
+    keep: Goal = form.cleaned_data["keep"]
+    already_voting = GoalVote.objects.filter(goal=keep).values("user_id")
+    GoalVote.objects.filter(goal=duplicate).exclude(user_id__in=already_voting).update(goal=keep)
+    if duplicate.must_cover and not keep.must_cover:
+        keep.must_cover = True
+        keep.save(update_fields=["must_cover", "updated_at"])
+    duplicate.delete()
+    return keep

@@ -1,0 +1,76 @@
+"""Who plays which role in a session, and the order roles rotate in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from sessions_app.forms import ParticipantForm, RoleForm, RotationForm
+from sessions_app.models import EnsembleSession, Participant
+from sessions_app.permissions import require_facilitator
+from sessions_app.services.validation import InvalidInput, validated
+
+
+def _role_taken(form, field: str = "role") -> InvalidInput:
+    # The form checks who holds a role, but two facilitator tabs can race;
+    # the database's partial unique index has the last word.
+    form.add_error(field, "Someone else took this role just now; reload and try again.")
+    return InvalidInput(form)
+
+
+def add_participant(*, session: EnsembleSession, by, data: Mapping[str, Any]) -> Participant:
+    require_facilitator(by, session)
+    form = validated(ParticipantForm(data, session=session))
+    last = session.participants.aggregate(last=Max("rotation_position"))["last"]
+    try:
+        with transaction.atomic():
+            return Participant.objects.create(
+                session=session,
+                user=form.cleaned_data["user"],
+                role=form.cleaned_data["role"],
+                rotation_position=0 if last is None else last + 1,
+            )
+    except IntegrityError as error:
+        raise _role_taken(form) from error
+
+
+def change_role(*, participant: Participant, by, data: Mapping[str, Any]) -> Participant:
+    require_facilitator(by, participant.session)
+    form = validated(RoleForm(data, participant=participant))
+    participant.role = form.cleaned_data["role"]
+    try:
+        with transaction.atomic():
+            participant.save(update_fields=["role"])
+    except IntegrityError as error:
+        raise _role_taken(form) from error
+    return participant
+
+
+def remove_participant(*, participant: Participant, by) -> None:
+    require_facilitator(by, participant.session)
+    participant.delete()
+
+
+@transaction.atomic
+def move_in_rotation(*, participant: Participant, by, up: bool) -> None:
+    """Swap the participant with their neighbour in the rotation order."""
+    require_facilitator(by, participant.session)
+    order = list(
+        participant.session.participants.select_for_update().order_by("rotation_position", "id")
+    )
+    index = next(i for i, p in enumerate(order) if p.pk == participant.pk)
+    other = index - 1 if up else index + 1
+    if not 0 <= other < len(order):
+        return
+    order[index], order[other] = order[other], order[index]
+    for position, member in enumerate(order):
+        member.rotation_position = position
+    Participant.objects.bulk_update(order, ["rotation_position"])
+
+
+def set_rotation(*, session: EnsembleSession, by, data: Mapping[str, Any]) -> EnsembleSession:
+    require_facilitator(by, session)
+    return validated(RotationForm(data, instance=session)).save()

@@ -1,0 +1,44 @@
+from django.urls import path
+
+from sessions_app.views import accounts, dashboard, features, goals, planning, roles
+
+session = "sessions/<uuid:session_id>/"
+goal = session + "goals/<int:goal_id>/"
+participant = session + "participants/<int:participant_id>/"
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    # Accounts and teams
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("teams/new/", accounts.team_create, name="team_create"),
+    path("teams/<uuid:team_id>/switch/", accounts.team_switch, name="team_switch"),
+    path("team/", accounts.team, name="team"),
+    path("team/invites/", accounts.invite_create, name="invite_create"),
+    path(
+        "team/invites/<int:invite_id>/revoke/",
+        accounts.invite_revoke,
+        name="invite_revoke",
+    ),
+    path("invites/<str:token>/", accounts.invite_accept, name="invite_accept"),
+    # Features
+    path("features/new/", features.feature_create, name="feature_create"),
+    path("features/<uuid:feature_id>/", features.feature_detail, name="feature_detail"),
+    path("features/<uuid:feature_id>/edit/", features.feature_edit, name="feature_edit"),
+    # Planning a session
+    path("sessions/new/", planning.session_create, name="session_create"),
+    path(session, planning.session_plan, name="session_plan"),
+    path(session + "edit/", planning.session_edit, name="session_edit"),
+    # The goals board
+    path(session + "goals/", goals.goal_add, name="goal_add"),
+    path(session + "goals/merge/", goals.goals_merge, name="goals_merge"),
+    path(goal + "edit/", goals.goal_edit, name="goal_edit"),
+    path(goal + "delete/", goals.goal_delete, name="goal_delete"),
+    path(goal + "vote/", goals.goal_vote, name="goal_vote"),
+    path(goal + "must-cover/", goals.goal_must_cover, name="goal_must_cover"),
+    # Roles
+    path(session + "participants/", roles.participant_add, name="participant_add"),
+    path(participant + "role/", roles.participant_role, name="participant_role"),
+    path(participant + "remove/", roles.participant_remove, name="participant_remove"),
+    path(participant + "move/", roles.participant_move, name="participant_move"),
+    path(session + "rotation/", roles.rotation, name="rotation"),
+]

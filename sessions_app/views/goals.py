@@ -1,0 +1,123 @@
+"""The goals board's actions. Each answers htmx with the board, and a plain
+form with a redirect back to the page (or the page with its errors)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
+
+from sessions_app.forms import GoalForm
+from sessions_app.models import EnsembleSession, Goal
+from sessions_app.permissions import session_for
+from sessions_app.services import goals
+from sessions_app.services.validation import InvalidInput
+from sessions_app.views.planning import invalid_status, render_plan
+
+BOARD = "goal-board"
+
+
+def _goal_for(request: HttpRequest, session_id: UUID, goal_id: int) -> Goal:
+    session = session_for(request.user, session_id)
+    goal = get_object_or_404(Goal.objects.select_related("author"), pk=goal_id, session=session)
+    goal.session = session
+    return goal
+
+
+def _done(request: HttpRequest, session: EnsembleSession, notice: str) -> HttpResponse:
+    if request.htmx:
+        response = render_plan(request, session, fragment=BOARD, notice=notice)
+        # An inline edit form targets its own list item; the answer is the whole board.
+        return retarget(reswap(response, "outerHTML"), "#goal-board")
+    url = reverse("session_plan", kwargs={"session_id": session.pk})
+    query = request.GET.urlencode()
+    return redirect(f"{url}?{query}#goals" if query else f"{url}#goals")
+
+
+@login_required
+@require_POST
+def goal_add(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    session = session_for(request.user, session_id)
+    try:
+        goals.add_goal(session=session, author=request.user, data=request.POST)
+    except InvalidInput as invalid:
+        return render_plan(
+            request,
+            session,
+            fragment=BOARD,
+            goal_form=invalid.form,
+            status=invalid_status(request),
+        )
+    return _done(request, session, "Goal added.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def goal_edit(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpResponse:
+    goal = _goal_for(request, session_id, goal_id)
+    form = GoalForm(instance=goal)
+    status = 200
+    if request.method == "POST":
+        try:
+            goals.edit_goal(goal=goal, editor=request.user, data=request.POST)
+        except InvalidInput as invalid:
+            form, status = invalid.form, invalid_status(request)
+        else:
+            return _done(request, goal.session, "Goal saved.")
+    elif not goals.may_change(request.user, goal):
+        return HttpResponse("Only the goal's author or the facilitator can edit it.", status=403)
+    template = "sessions_app/goal_edit.html"
+    if request.htmx:
+        template += "#goal-edit"
+    return render(request, template, {"goal": goal, "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def goal_delete(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpResponse:
+    goal = _goal_for(request, session_id, goal_id)
+    goals.delete_goal(goal=goal, by=request.user)
+    return _done(request, goal.session, "Goal deleted.")
+
+
+@login_required
+@require_POST
+def goal_vote(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpResponse:
+    goal = _goal_for(request, session_id, goal_id)
+    voted = goals.toggle_vote(goal=goal, voter=request.user)
+    return _done(request, goal.session, "Vote added." if voted else "Vote taken back.")
+
+
+@login_required
+@require_POST
+def goal_must_cover(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpResponse:
+    goal = _goal_for(request, session_id, goal_id)
+    must_cover = request.POST.get("must_cover") == "1"
+    goals.set_must_cover(goal=goal, by=request.user, must_cover=must_cover)
+    return _done(
+        request,
+        goal.session,
+        "Marked as must-cover." if must_cover else "No longer must-cover.",
+    )
+
+
+@login_required
+@require_POST
+def goals_merge(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    session = session_for(request.user, session_id)
+    try:
+        goals.merge_goals(session=session, by=request.user, data=request.POST)
+    except InvalidInput as invalid:
+        return render_plan(
+            request,
+            session,
+            fragment=BOARD,
+            merge_form=invalid.form,
+            status=invalid_status(request),
+        )
+    return _done(request, session, "Goals merged; their votes were carried over.")
