@@ -30,6 +30,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
+	@echo "Ensemble is on http://127.0.0.1:$(PORT)/ (Ctrl+C stops it)"
 	DEBUG=1 $(BIN)/daphne -b 127.0.0.1 -p $(PORT) config.asgi:application
 
 # Tests run with DEBUG off, as in production, but over plain HTTP; the

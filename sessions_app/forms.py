@@ -18,20 +18,29 @@ from sessions_app.models import (
 User = get_user_model()
 
 
-class SignUpForm(UserCreationForm):
+class PlainLabels:
+    """Labels without Django's trailing colon: a field's accessible name is then
+    the word alone ("Role", not "Role:"), as people and browser tests expect."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SignUpForm(PlainLabels, UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username",)
 
 
-class TeamForm(forms.ModelForm):
+class TeamForm(PlainLabels, forms.ModelForm):
     class Meta:
         model = Team
         fields = ["name"]
         labels = {"name": "Team name"}
 
 
-class FeatureForm(forms.ModelForm):
+class FeatureForm(PlainLabels, forms.ModelForm):
     class Meta:
         model = Feature
         fields = ["name", "flag_key", "description"]
@@ -57,7 +66,7 @@ def team_members(team: Team):
     return User.objects.filter(memberships__team=team).order_by("username")
 
 
-class SessionForm(forms.ModelForm):
+class SessionForm(PlainLabels, forms.ModelForm):
     class Meta:
         model = EnsembleSession
         fields = [
@@ -86,7 +95,7 @@ class SessionForm(forms.ModelForm):
         self.fields["facilitator"].label_from_instance = lambda user: user.get_username()
 
 
-class DashboardLinkForm(forms.ModelForm):
+class DashboardLinkForm(PlainLabels, forms.ModelForm):
     class Meta:
         model = DashboardLink
         fields = ["label", "url"]
@@ -103,7 +112,7 @@ DashboardLinkFormSet = forms.inlineformset_factory(
 )
 
 
-class GoalForm(forms.ModelForm):
+class GoalForm(PlainLabels, forms.ModelForm):
     class Meta:
         model = Goal
         fields = ["text", "perspective"]
@@ -119,7 +128,7 @@ class GoalForm(forms.ModelForm):
         self.fields["perspective"].choices = Goal.Perspective.choices
 
 
-class MergeGoalsForm(forms.Form):
+class MergeGoalsForm(PlainLabels, forms.Form):
     duplicate = forms.ModelChoiceField(queryset=Goal.objects.none(), label="Duplicate")
     keep = forms.ModelChoiceField(queryset=Goal.objects.none(), label="Merge into")
 
@@ -151,7 +160,7 @@ def _single_holder_error(session: EnsembleSession, role: str, exclude_pk: int | 
     )
 
 
-class ParticipantForm(forms.Form):
+class ParticipantForm(PlainLabels, forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.none(), label="Member")
     role = forms.ChoiceField(choices=Participant.Role.choices, label="Role")
 
@@ -172,7 +181,7 @@ class ParticipantForm(forms.Form):
         return cleaned
 
 
-class RoleForm(forms.Form):
+class RoleForm(PlainLabels, forms.Form):
     role = forms.ChoiceField(choices=Participant.Role.choices, label="Role")
 
     def __init__(self, *args, participant: Participant, **kwargs):
@@ -187,7 +196,7 @@ class RoleForm(forms.Form):
         return role
 
 
-class RotationForm(forms.ModelForm):
+class RotationForm(PlainLabels, forms.ModelForm):
     class Meta:
         model = EnsembleSession
         fields = ["rotation_minutes"]

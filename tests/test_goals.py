@@ -381,3 +381,17 @@ def test_board_queries_stay_constant_as_goals_grow(
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = teammate_client.get(url("session_plan", session))
     assert response.content.decode().count('<li class="goal') == 32
+
+
+def test_facilitators_goals_in_other_sessions_do_not_inflate_their_count(
+    session, facilitator, teammate, teammate_client
+):
+    ParticipantFactory(session=session, user=teammate)
+    for _ in range(2):
+        elsewhere = SessionFactory(feature=session.feature, facilitator=facilitator)
+        ParticipantFactory(session=elsewhere, user=facilitator)
+    GoalFactory(session=elsewhere, author=facilitator)
+    GoalFactory(session=session, author=facilitator)
+    html = " ".join(teammate_client.get(url("session_plan", session)).content.decode().split())
+    assert "dana (1)" in html
+    assert "sam (none yet)" in html

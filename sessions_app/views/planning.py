@@ -36,10 +36,10 @@ def session_create(request: HttpRequest) -> HttpResponse:
     if membership is None:
         return redirect("team_create")
     team = membership.team
-    form = SessionForm(
-        team=team,
-        initial={"feature": request.GET.get("feature"), "facilitator": request.user.pk},
-    )
+    features = list(team.features.values_list("pk", flat=True)[:2])
+    # Preselect the feature the user came from, or the team's only one.
+    feature = request.GET.get("feature") or (features[0] if len(features) == 1 else None)
+    form = SessionForm(team=team, initial={"feature": feature, "facilitator": request.user.pk})
     links = DashboardLinkFormSet(prefix=sessions.LINKS_PREFIX)
     if request.method == "POST":
         try:
@@ -86,14 +86,13 @@ def contributors(session: EnsembleSession) -> list:
     The expected people are the facilitator and the session's participants
     once the facilitator has named them, and the whole team before that.
     """
-    people = User.objects.filter(Q(participations__session=session) | Q(pk=session.facilitator_id))
-    if not session.participants.exists():
+    participant_ids = list(session.participants.values_list("user_id", flat=True))
+    if participant_ids:
+        people = User.objects.filter(pk__in=[*participant_ids, session.facilitator_id])
+    else:
         people = User.objects.filter(memberships__team_id=session.feature.team_id)
-    return list(
-        people.annotate(goal_count=Count("goals", filter=Q(goals__session=session)))
-        .order_by("username")
-        .distinct()
-    )
+    goals_here = Count("goals", filter=Q(goals__session=session))
+    return list(people.annotate(goal_count=goals_here).order_by("username"))
 
 
 def plan_context(
