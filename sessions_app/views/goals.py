@@ -71,6 +71,8 @@ def goal_edit(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpRespo
             return _done(request, goal.session, "Goal saved.")
     elif not goals.may_change(request.user, goal):
         return HttpResponse("Only the goal's author or the facilitator can edit it.", status=403)
+    # Ids of its own: beside the board's add form, "id_text" would label the wrong field.
+    form.auto_id = f"goal-{goal.pk}-%s"
     template = "sessions_app/goal_edit.html"
     if request.htmx:
         template += "#goal-edit"
