@@ -1,0 +1,102 @@
+"""Every page and action of the app, walked from the URLconf so none is forgotten:
+anonymous visitors are sent to log in, and members of another team get 404
+and change nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, reverse
+
+from sessions_app.models import Goal, Invite, Participant
+from sessions_app.urls import urlpatterns
+from tests.factories import GoalFactory, InviteFactory, ParticipantFactory
+
+# Reachable without signing in, on purpose.
+PUBLIC = {"signup", "invite_accept"}
+# An invite link is a capability: whoever holds it may join, by design.
+CAPABILITY = {"invite_accept"}
+# Not tied to one team's row: an outsider uses them for their own team.
+OWN_TEAM = {
+    "dashboard",
+    "signup",
+    "team_create",
+    "team",
+    "invite_create",
+    "feature_create",
+    "session_create",
+}
+
+
+def named(patterns: list[URLPattern]) -> list[str]:
+    return [pattern.name for pattern in patterns]
+
+
+@pytest.fixture
+def rows(session, facilitator, teammate):
+    goal = GoalFactory(session=session, author=teammate, text="Untouched")
+    participant = ParticipantFactory(session=session, user=teammate, role="observer")
+    invite = InviteFactory(team=session.feature.team, created_by=facilitator)
+    return {
+        "session_id": session.pk,
+        "feature_id": session.feature.pk,
+        "team_id": session.feature.team.pk,
+        "goal_id": goal.pk,
+        "participant_id": participant.pk,
+        "invite_id": invite.pk,
+        "token": invite.token,
+    }
+
+
+def url_for(name: str, rows: dict) -> str:
+    pattern = next(p for p in urlpatterns if p.name == name)
+    kwargs = {key: rows[key] for key in pattern.pattern.converters}
+    return reverse(name, kwargs=kwargs)
+
+
+def snapshot(session) -> tuple:
+    """What an outsider must not be able to change."""
+    return (
+        list(Goal.objects.values_list("pk", "text", "must_cover")),
+        list(Participant.objects.values_list("pk", "role", "rotation_position")),
+        list(Invite.objects.values_list("pk", "revoked_at")),
+        session.feature.team.memberships.count(),
+        type(session).objects.filter(pk=session.pk).values_list("title", "rotation_minutes")[0],
+    )
+
+
+@pytest.mark.parametrize("name", sorted(set(named(urlpatterns)) - PUBLIC))
+def test_anonymous_visitor_is_sent_to_log_in(name, rows):
+    checked = 0
+    for method in ("get", "post"):
+        response = getattr(Client(), method)(url_for(name, rows))
+        # Views that only take POST may answer 405 to GET before asking who you are.
+        if response.status_code == 405:
+            continue
+        checked += 1
+        assert response.status_code == 302, (name, method)
+        assert response["Location"].startswith(reverse("login")), (name, method)
+    assert checked, f"{name} answered neither GET nor POST"
+
+
+@pytest.mark.parametrize("name", sorted(set(named(urlpatterns)) - OWN_TEAM - CAPABILITY))
+def test_outsider_gets_404_and_changes_nothing(name, rows, session, outsider_client):
+    before = snapshot(session)
+    checked = 0
+    for method in ("get", "post"):
+        data = {
+            "text": "Hijacked",
+            "perspective": "other",
+            "role": "driver",
+            "must_cover": "1",
+            "rotation_minutes": "5",
+            "direction": "up",
+            "title": "Hijacked",
+        }
+        response = getattr(outsider_client, method)(url_for(name, rows), data)
+        if response.status_code == 405:
+            continue
+        checked += 1
+        assert response.status_code == 404, (name, method, response.status_code)
+    assert checked, f"{name} answered neither GET nor POST"
+    assert snapshot(session) == before
