@@ -21,11 +21,16 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        # A refusal is accepted and then closed with its code: closing before
+        # accepting makes daphne answer the handshake with HTTP 403, which a
+        # browser only sees as 1006, and the client would retry forever.
         if not user.is_authenticated:
+            await self.accept()
             await self.close(code=UNAUTHENTICATED)
             return
         # Another team's session looks exactly like one that does not exist.
         if not await _is_member(user, session_id):
+            await self.accept()
             await self.close(code=FORBIDDEN)
             return
         self.session_id = session_id

@@ -51,15 +51,24 @@ def require_facilitator(user, session: EnsembleSession) -> None:
         raise PermissionDenied("Only the session's facilitator can do this.")
 
 
+def may_change_goal(user, goal) -> bool:
+    """Authors change their own goals; the facilitator changes any."""
+    return goal.author_id == user.pk or can_facilitate(user, goal.session)
+
+
 def current_membership(request: HttpRequest) -> Membership | None:
     """The membership of the team the user is working in (they may be in several)."""
     if not request.user.is_authenticated:
         return None
-    memberships = Membership.objects.filter(user=request.user).select_related("team")
-    team_id = request.session.get(CURRENT_TEAM_KEY)
-    chosen = memberships.filter(team_id=team_id).first() if team_id else None
-    return chosen or memberships.order_by("joined_at").first()
+    if not hasattr(request, "_current_membership"):
+        memberships = Membership.objects.filter(user=request.user).select_related("team")
+        team_id = request.session.get(CURRENT_TEAM_KEY)
+        chosen = memberships.filter(team_id=team_id).first() if team_id else None
+        request._current_membership = chosen or memberships.order_by("joined_at").first()
+    return request._current_membership
 
 
 def set_current_team(request: HttpRequest, team: Team) -> None:
     request.session[CURRENT_TEAM_KEY] = str(team.pk)
+    if hasattr(request, "_current_membership"):
+        del request._current_membership

@@ -44,20 +44,23 @@ async def test_member_connects():
     await ws.disconnect()
 
 
-async def test_member_of_another_team_is_refused():
+async def closed_with(ws: WebsocketCommunicator) -> int:
+    """Refusals are accepted and then closed, so the client sees the close code."""
+    connected, _ = await ws.connect()
+    assert connected
+    message = await ws.receive_output()
+    assert message["type"] == "websocket.close"
+    return message["code"]
+
+
+async def test_member_of_another_team_is_refused_with_4403():
     cookie, session = await session_cookie_of_member(member=False)
-    ws = communicator(session.pk, cookie=cookie)
-    connected, code = await ws.connect()
-    assert not connected
-    assert code == FORBIDDEN
+    assert await closed_with(communicator(session.pk, cookie=cookie)) == FORBIDDEN
 
 
-async def test_anonymous_visitor_is_refused():
+async def test_anonymous_visitor_is_refused_with_4401():
     _, session = await session_cookie_of_member(member=True)
-    ws = communicator(session.pk)
-    connected, code = await ws.connect()
-    assert not connected
-    assert code == UNAUTHENTICATED
+    assert await closed_with(communicator(session.pk)) == UNAUTHENTICATED
 
 
 async def test_foreign_origin_is_refused():

@@ -56,6 +56,8 @@ def test_plain_form_adds_a_goal_and_redirects_back_to_the_board(session, teammat
     assert response.status_code == 302
     assert response["Location"] == url("session_plan", session) + "#goals"
     assert Goal.objects.filter(session=session, text="Check the CSV").exists()
+    # Without JavaScript the confirmation comes as a message on the page.
+    assert "Goal added." in teammate_client.get(response["Location"]).content.decode()
 
 
 @pytest.mark.parametrize(
@@ -147,6 +149,29 @@ def test_edit_form_is_offered_to_the_author(session, teammate, teammate_client):
     assert response.status_code == 200
     assert 'id="goal-' in response.content.decode()
     assert "Save goal" in response.content.decode()
+
+
+def test_edit_page_on_its_own_is_a_plain_form_that_returns_to_the_board(
+    session, teammate, teammate_client
+):
+    goal = GoalFactory(session=session, author=teammate, text="Mine", perspective="design")
+    page = teammate_client.get(url("goal_edit", session, goal), {"perspective": "design"})
+    assert "hx-post" not in page.content.decode()
+    assert f'action="{url("goal_edit", session, goal)}?perspective=design"' in page.content.decode()
+    response = teammate_client.post(
+        url("goal_edit", session, goal) + "?perspective=design",
+        {"text": "Mine, reworded", "perspective": "design"},
+    )
+    assert response["Location"] == url("session_plan", session) + "?perspective=design#goals"
+    goal.refresh_from_db()
+    assert goal.text == "Mine, reworded"
+
+
+def test_member_does_not_get_the_edit_form_of_someone_elses_goal(
+    session, facilitator, teammate_client
+):
+    goal = GoalFactory(session=session, author=facilitator)
+    assert teammate_client.get(url("goal_edit", session, goal)).status_code == 403
 
 
 def test_bad_edit_keeps_the_goal_as_it_was(session, teammate, teammate_client):
@@ -363,9 +388,12 @@ def test_outsider_gets_404_on_the_plan_page(session, outsider_client):
     assert outsider_client.get(url("session_plan", session)).status_code == 404
 
 
+@pytest.mark.parametrize("viewer", ["teammate", "facilitator"])
 def test_board_queries_stay_constant_as_goals_grow(
-    session, teammate, teammate_client, django_assert_max_num_queries
+    session, teammate, facilitator, viewer, django_assert_max_num_queries
 ):
+    viewer_client = client_for(teammate if viewer == "teammate" else facilitator)
+
     def grow(n: int) -> None:
         for _ in range(n):
             author = UserFactory()
@@ -376,10 +404,10 @@ def test_board_queries_stay_constant_as_goals_grow(
 
     grow(2)
     with django_assert_max_num_queries(20) as small:
-        teammate_client.get(url("session_plan", session))
+        viewer_client.get(url("session_plan", session))
     grow(30)
     with django_assert_max_num_queries(len(small.captured_queries)):
-        response = teammate_client.get(url("session_plan", session))
+        response = viewer_client.get(url("session_plan", session))
     assert response.content.decode().count('<li class="goal') == 32
 
 

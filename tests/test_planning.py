@@ -150,6 +150,11 @@ def test_only_the_facilitator_edits_the_plan(session, facilitator, teammate_clie
     assert session.title == "Bulk export walkthrough"
 
 
+def test_a_member_does_not_get_the_edit_form(session, teammate_client):
+    response = teammate_client.get(reverse("session_edit", kwargs={"session_id": session.pk}))
+    assert response.status_code == 403
+
+
 def test_outsider_gets_404_on_every_plan_path(session, facilitator, outsider_client):
     kwargs = {"session_id": session.pk}
     assert outsider_client.get(reverse("session_plan", kwargs=kwargs)).status_code == 404
@@ -188,3 +193,13 @@ def test_team_owner_can_stand_in_for_the_facilitator(session, team, facilitator)
     client.force_login(facilitator)  # the team's owner
     response = client.get(reverse("session_edit", kwargs={"session_id": session2.pk}))
     assert response.status_code == 200
+
+
+def test_plan_page_and_its_fragment_vary_on_hx_request(session, teammate_client):
+    url = reverse("session_plan", kwargs={"session_id": session.pk})
+    page = teammate_client.get(url)
+    fragment = teammate_client.get(url, HTTP_HX_REQUEST="true")
+    assert "<html" in page.content.decode()
+    assert "<html" not in fragment.content.decode()
+    for response in (page, fragment):
+        assert "HX-Request" in response["Vary"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 
 from sessions_app.models import (
@@ -89,3 +89,38 @@ def test_seed_demo_refuses_with_debug_off_unless_forced(settings):
     assert not Team.objects.exists()
     call_command("seed_demo", "--force", stdout=StringIO())
     assert Team.objects.filter(name="Acme").exists()
+
+
+def test_seed_demo_keeps_what_people_changed_since(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    session = EnsembleSession.objects.get(title="Bulk export walkthrough")
+    # The facilitator hands driving to kim and removes erin.
+    session.participants.filter(user__username="erin").delete()
+    session.participants.filter(user__username="kim").update(role="driver")
+    session.goals.filter(perspective="design").delete()
+
+    call_command("seed_demo", stdout=StringIO())
+
+    roles = dict(session.participants.values_list("user__username", "role"))
+    assert roles == {"kim": "driver", "pat": "navigator", "sam": "observer"}
+    assert not session.goals.filter(perspective="design").exists()
+
+
+def test_seed_demo_leaves_a_real_team_of_the_same_name_alone(settings):
+    settings.DEBUG = True
+    boss = get_user_model().objects.create_user("boss", password="real-password-1")
+    real = Team.objects.create(name="Acme")
+    Membership.objects.create(team=real, user=boss, role="owner")
+
+    call_command("seed_demo", stdout=StringIO())
+
+    assert list(real.memberships.values_list("user__username", flat=True)) == ["boss"]
+    assert Team.objects.filter(name="Acme").count() == 2
+
+
+def test_seed_demo_makes_the_demo_password_true_again(settings):
+    settings.DEBUG = True
+    get_user_model().objects.create_user("sam", password="something-else-entirely")
+    call_command("seed_demo", stdout=StringIO())
+    assert authenticate(username="sam", password="ensemble-demo") is not None

@@ -10,13 +10,8 @@ from django.db import IntegrityError, transaction
 
 from sessions_app.forms import GoalForm, MergeGoalsForm
 from sessions_app.models import EnsembleSession, Goal, GoalVote
-from sessions_app.permissions import can_facilitate, require_facilitator
-from sessions_app.services.validation import validated
-
-
-def may_change(user, goal: Goal) -> bool:
-    """Authors change their own goals; the facilitator changes any."""
-    return goal.author_id == user.pk or can_facilitate(user, goal.session)
+from sessions_app.permissions import may_change_goal, require_facilitator
+from sessions_app.services.validation import InvalidInput, validated
 
 
 def add_goal(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> Goal:
@@ -28,13 +23,13 @@ def add_goal(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> Go
 
 
 def edit_goal(*, goal: Goal, editor, data: Mapping[str, Any]) -> Goal:
-    if not may_change(editor, goal):
+    if not may_change_goal(editor, goal):
         raise PermissionDenied("Only the goal's author or the facilitator can edit it.")
     return validated(GoalForm(data, instance=goal)).save()
 
 
 def delete_goal(*, goal: Goal, by) -> None:
-    if not may_change(by, goal):
+    if not may_change_goal(by, goal):
         raise PermissionDenied("Only the goal's author or the facilitator can delete it.")
     goal.delete()
 
@@ -65,8 +60,14 @@ def merge_goals(*, session: EnsembleSession, by, data: Mapping[str, Any]) -> Goa
     """Fold a duplicate into the goal kept: its votes carry over, nobody votes twice."""
     require_facilitator(by, session)
     form = validated(MergeGoalsForm(data, session=session))
-    duplicate: Goal = form.cleaned_data["duplicate"]
-    keep: Goal = form.cleaned_data["keep"]
+    # Lock both goals (in a fixed order) so a vote or a reverse merge cannot interleave.
+    pks = sorted([form.cleaned_data["duplicate"].pk, form.cleaned_data["keep"].pk])
+    locked = {goal.pk: goal for goal in Goal.objects.select_for_update().filter(pk__in=pks)}
+    duplicate = locked.get(form.cleaned_data["duplicate"].pk)
+    keep = locked.get(form.cleaned_data["keep"].pk)
+    if duplicate is None or keep is None:
+        form.add_error(None, "One of these goals was just deleted or merged; reload the board.")
+        raise InvalidInput(form)
     already_voting = GoalVote.objects.filter(goal=keep).values("user_id")
     GoalVote.objects.filter(goal=duplicate).exclude(user_id__in=already_voting).update(goal=keep)
     if duplicate.must_cover and not keep.must_cover:

@@ -14,10 +14,13 @@ from sessions_app.permissions import require_facilitator
 from sessions_app.services.validation import InvalidInput, validated
 
 
-def _role_taken(form, field: str = "role") -> InvalidInput:
-    # The form checks who holds a role, but two facilitator tabs can race;
-    # the database's partial unique index has the last word.
-    form.add_error(field, "Someone else took this role just now; reload and try again.")
+def _conflict(form, session: EnsembleSession, user) -> InvalidInput:
+    # The form checks roles and participants, but two facilitator tabs can race
+    # past it; the database's unique indexes have the last word.
+    if session.participants.filter(user=user).exists():
+        form.add_error(None, f"{user.get_username()} already takes part in this session.")
+    else:
+        form.add_error("role", "Someone else took this role just now; reload and try again.")
     return InvalidInput(form)
 
 
@@ -34,7 +37,7 @@ def add_participant(*, session: EnsembleSession, by, data: Mapping[str, Any]) ->
                 rotation_position=0 if last is None else last + 1,
             )
     except IntegrityError as error:
-        raise _role_taken(form) from error
+        raise _conflict(form, session, form.cleaned_data["user"]) from error
 
 
 def change_role(*, participant: Participant, by, data: Mapping[str, Any]) -> Participant:
@@ -45,7 +48,9 @@ def change_role(*, participant: Participant, by, data: Mapping[str, Any]) -> Par
         with transaction.atomic():
             participant.save(update_fields=["role"])
     except IntegrityError as error:
-        raise _role_taken(form) from error
+        # Only the role can clash here: the participant exists already.
+        form.add_error("role", "Someone else took this role just now; reload and try again.")
+        raise InvalidInput(form) from error
     return participant
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,10 +16,10 @@ from django_htmx.http import reswap, retarget
 
 from sessions_app.forms import GoalForm
 from sessions_app.models import EnsembleSession, Goal
-from sessions_app.permissions import session_for
+from sessions_app.permissions import may_change_goal, session_for
 from sessions_app.services import goals
 from sessions_app.services.validation import InvalidInput
-from sessions_app.views.planning import invalid_status, render_plan
+from sessions_app.views.plan_page import invalid_status, render_plan
 
 BOARD = "goal-board"
 
@@ -29,11 +31,12 @@ def _goal_for(request: HttpRequest, session_id: UUID, goal_id: int) -> Goal:
     return goal
 
 
-def _done(request: HttpRequest, session: EnsembleSession, notice: str) -> HttpResponse:
+def _board_updated(request: HttpRequest, session: EnsembleSession, notice: str) -> HttpResponse:
     if request.htmx:
         response = render_plan(request, session, fragment=BOARD, notice=notice)
         # An inline edit form targets its own list item; the answer is the whole board.
         return retarget(reswap(response, "outerHTML"), "#goal-board")
+    messages.success(request, notice)
     url = reverse("session_plan", kwargs={"session_id": session.pk})
     query = request.GET.urlencode()
     return redirect(f"{url}?{query}#goals" if query else f"{url}#goals")
@@ -53,13 +56,15 @@ def goal_add(request: HttpRequest, session_id: UUID) -> HttpResponse:
             goal_form=invalid.form,
             status=invalid_status(request),
         )
-    return _done(request, session, "Goal added.")
+    return _board_updated(request, session, "Goal added.")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def goal_edit(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpResponse:
     goal = _goal_for(request, session_id, goal_id)
+    if not may_change_goal(request.user, goal):
+        raise PermissionDenied("Only the goal's author or the facilitator can edit it.")
     form = GoalForm(instance=goal)
     status = 200
     if request.method == "POST":
@@ -68,15 +73,14 @@ def goal_edit(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpRespo
         except InvalidInput as invalid:
             form, status = invalid.form, invalid_status(request)
         else:
-            return _done(request, goal.session, "Goal saved.")
-    elif not goals.may_change(request.user, goal):
-        return HttpResponse("Only the goal's author or the facilitator can edit it.", status=403)
+            return _board_updated(request, goal.session, "Goal saved.")
     # Ids of its own: beside the board's add form, "id_text" would label the wrong field.
     form.auto_id = f"goal-{goal.pk}-%s"
-    template = "sessions_app/goal_edit.html"
-    if request.htmx:
-        template += "#goal-edit"
-    return render(request, template, {"goal": goal, "form": form}, status=status)
+    # Inside the board (htmx) the form swaps in place; on its own page it is a plain form.
+    inline = bool(request.htmx)
+    template = "sessions_app/goal_edit.html" + ("#goal-edit" if inline else "")
+    context = {"goal": goal, "form": form, "inline": inline, "query": request.GET.urlencode()}
+    return render(request, template, context, status=status)
 
 
 @login_required
@@ -84,7 +88,7 @@ def goal_edit(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpRespo
 def goal_delete(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpResponse:
     goal = _goal_for(request, session_id, goal_id)
     goals.delete_goal(goal=goal, by=request.user)
-    return _done(request, goal.session, "Goal deleted.")
+    return _board_updated(request, goal.session, "Goal deleted.")
 
 
 @login_required
@@ -92,7 +96,7 @@ def goal_delete(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpRes
 def goal_vote(request: HttpRequest, session_id: UUID, goal_id: int) -> HttpResponse:
     goal = _goal_for(request, session_id, goal_id)
     voted = goals.toggle_vote(goal=goal, voter=request.user)
-    return _done(request, goal.session, "Vote added." if voted else "Vote taken back.")
+    return _board_updated(request, goal.session, "Vote added." if voted else "Vote taken back.")
 
 
 @login_required
@@ -101,7 +105,7 @@ def goal_must_cover(request: HttpRequest, session_id: UUID, goal_id: int) -> Htt
     goal = _goal_for(request, session_id, goal_id)
     must_cover = request.POST.get("must_cover") == "1"
     goals.set_must_cover(goal=goal, by=request.user, must_cover=must_cover)
-    return _done(
+    return _board_updated(
         request,
         goal.session,
         "Marked as must-cover." if must_cover else "No longer must-cover.",
@@ -122,4 +126,4 @@ def goals_merge(request: HttpRequest, session_id: UUID) -> HttpResponse:
             merge_form=invalid.form,
             status=invalid_status(request),
         )
-    return _done(request, session, "Goals merged; their votes were carried over.")
+    return _board_updated(request, session, "Goals merged; their votes were carried over.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -14,7 +15,7 @@ from sessions_app.models import EnsembleSession, Participant
 from sessions_app.permissions import session_for
 from sessions_app.services import roles
 from sessions_app.services.validation import InvalidInput
-from sessions_app.views.planning import invalid_status, render_plan
+from sessions_app.views.plan_page import invalid_status, render_plan
 
 ROLES = "roles"
 
@@ -28,9 +29,10 @@ def _participant_for(request: HttpRequest, session_id: UUID, participant_id: int
     return participant
 
 
-def _done(request: HttpRequest, session: EnsembleSession, notice: str) -> HttpResponse:
+def _roles_updated(request: HttpRequest, session: EnsembleSession, notice: str) -> HttpResponse:
     if request.htmx:
         return render_plan(request, session, fragment=ROLES, notice=notice)
+    messages.success(request, notice)
     return redirect(reverse("session_plan", kwargs={"session_id": session.pk}) + "#roles")
 
 
@@ -47,7 +49,7 @@ def participant_add(request: HttpRequest, session_id: UUID) -> HttpResponse:
     except InvalidInput as invalid:
         return _invalid(request, session, participant_form=invalid.form)
     name = participant.user.get_username()
-    return _done(request, session, f"{name} joins as {participant.get_role_display()}.")
+    return _roles_updated(request, session, f"{name} joins as {participant.get_role_display()}.")
 
 
 @login_required
@@ -60,7 +62,9 @@ def participant_role(request: HttpRequest, session_id: UUID, participant_id: int
         errors = {participant.pk: invalid.form.errors.get("role")}
         return _invalid(request, participant.session, role_errors=errors)
     name = participant.user.get_username()
-    return _done(request, participant.session, f"{name} is now {participant.get_role_display()}.")
+    return _roles_updated(
+        request, participant.session, f"{name} is now {participant.get_role_display()}."
+    )
 
 
 @login_required
@@ -69,7 +73,7 @@ def participant_remove(request: HttpRequest, session_id: UUID, participant_id: i
     participant = _participant_for(request, session_id, participant_id)
     roles.remove_participant(participant=participant, by=request.user)
     name = participant.user.get_username()
-    return _done(request, participant.session, f"{name} removed from the session.")
+    return _roles_updated(request, participant.session, f"{name} removed from the session.")
 
 
 @login_required
@@ -78,7 +82,7 @@ def participant_move(request: HttpRequest, session_id: UUID, participant_id: int
     participant = _participant_for(request, session_id, participant_id)
     up = request.POST.get("direction") == "up"
     roles.move_in_rotation(participant=participant, by=request.user, up=up)
-    return _done(request, participant.session, "Rotation order changed.")
+    return _roles_updated(request, participant.session, "Rotation order changed.")
 
 
 @login_required
@@ -90,5 +94,7 @@ def rotation(request: HttpRequest, session_id: UUID) -> HttpResponse:
     except InvalidInput as invalid:
         return _invalid(request, session, rotation_form=invalid.form)
     if session.rotation_minutes:
-        return _done(request, session, f"Roles rotate every {session.rotation_minutes} minutes.")
-    return _done(request, session, "Roles do not rotate.")
+        return _roles_updated(
+            request, session, f"Roles rotate every {session.rotation_minutes} minutes."
+        )
+    return _roles_updated(request, session, "Roles do not rotate.")

@@ -30,7 +30,11 @@ def add_goal(page: Page, text: str, perspective: str) -> None:
     page.get_by_role("button", name="Add goal").click()
 
 
-def test_teammate_adds_a_goal_that_the_facilitator_votes_for(
+def vote_button(page: Page, text: str) -> Locator:
+    return goal_item(page, text).get_by_role("button", name="Vote", exact=True)
+
+
+def test_two_members_collect_goals_and_vote_on_each_others(
     new_context, app_server, session, facilitator, teammate, csp_violations
 ):
     dana = new_context().new_page()
@@ -48,15 +52,31 @@ def test_teammate_adds_a_goal_that_the_facilitator_votes_for(
     assert sam.evaluate("window.__marker") == 1, "adding a goal reloaded the page"
     expect(sam.get_by_role("button", name="Mark must-cover")).to_have_count(0)
 
+    # dana sees sam's goal, adds her own, and votes for sam's.
     dana.reload()
-    vote = goal_item(dana, "Export 5,000 invoices").get_by_role("button", name="Vote", exact=True)
+    add_goal(dana, "Totals in the export match the ledger", "Engineering")
+    expect(goal_item(dana, "Totals in the export match the ledger")).to_be_visible()
+    vote = vote_button(dana, "Export 5,000 invoices")
     expect(vote).to_have_attribute("aria-pressed", "false")
     expect(vote).to_have_accessible_description("0 votes")
 
     vote.click()
     expect(vote).to_have_attribute("aria-pressed", "true")
     expect(vote).to_have_accessible_description("1 vote")
+    # The board was swapped under her, but keyboard focus stays on the button.
+    expect(vote).to_be_focused()
 
+    # sam sees dana's goal and her vote, and votes for dana's goal.
+    sam.reload()
+    expect(vote_button(sam, "Export 5,000 invoices")).to_have_accessible_description("1 vote")
+    expect(vote_button(sam, "Export 5,000 invoices")).to_have_attribute("aria-pressed", "false")
+    vote_button(sam, "Totals in the export").click()
+    expect(vote_button(sam, "Totals in the export")).to_have_attribute("aria-pressed", "true")
+
+    dana.reload()
+    expect(vote_button(dana, "Totals in the export")).to_have_accessible_description("1 vote")
+
+    # Pressing again takes the vote back.
     vote.click()
     expect(vote).to_have_attribute("aria-pressed", "false")
     expect(vote).to_have_accessible_description("0 votes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,6 +24,10 @@ from sessions_app.models import (
 from sessions_app.services.features import create_feature
 
 PASSWORD = "ensemble-demo"
+# Fixed ids: the demo teams are found again by id, never by a name that a real
+# team might also have.
+ACME_ID = uuid.UUID("00000000-0000-4000-8000-00000000ac3e")
+GLOBEX_ID = uuid.UUID("00000000-0000-4000-8000-0000000061b0")
 ACME = [
     # username, team role, who they are
     ("dana", Membership.Role.OWNER, "facilitator"),
@@ -103,10 +108,10 @@ class Command(BaseCommand):
     def _seed(self) -> None:
         users = {name: self._user(name) for name, _, _ in ACME + [("olga", None, None)]}
 
-        acme, _ = Team.objects.get_or_create(name="Acme")
+        acme, _ = Team.objects.get_or_create(pk=ACME_ID, defaults={"name": "Acme"})
         for name, role, _ in ACME:
             Membership.objects.get_or_create(team=acme, user=users[name], defaults={"role": role})
-        globex, _ = Team.objects.get_or_create(name="Globex")
+        globex, _ = Team.objects.get_or_create(pk=GLOBEX_ID, defaults={"name": "Globex"})
         Membership.objects.get_or_create(
             team=globex, user=users["olga"], defaults={"role": Membership.Role.OWNER}
         )
@@ -135,7 +140,7 @@ class Command(BaseCommand):
             },
         )
 
-        session, _ = EnsembleSession.objects.get_or_create(
+        session, created = EnsembleSession.objects.get_or_create(
             feature=feature,
             title="Bulk export walkthrough",
             defaults={
@@ -153,32 +158,30 @@ class Command(BaseCommand):
                 "created_by": users["dana"],
             },
         )
-        if not session.dashboard_links.exists():
-            session.dashboard_links.create(
-                label="Export job logs", url="https://logs.example.com/acme/bulk-export"
-            )
-        for position, (name, role) in enumerate(ROLES.items()):
-            Participant.objects.get_or_create(
-                session=session,
-                user=users[name],
-                defaults={"role": role, "rotation_position": position},
-            )
+        if not created:
+            # Only a new session gets the demo's links, roles and goals: whatever
+            # people changed since (someone else driving, a goal merged) stays theirs.
+            return
+        session.dashboard_links.create(
+            label="Export job logs", url="https://logs.example.com/acme/bulk-export"
+        )
+        Participant.objects.bulk_create(
+            Participant(session=session, user=users[name], role=role, rotation_position=i)
+            for i, (name, role) in enumerate(ROLES.items())
+        )
         for author, perspective, text, must_cover, voters in GOALS:
-            goal, _ = Goal.objects.get_or_create(
+            goal = Goal.objects.create(
                 session=session,
                 text=text,
-                defaults={
-                    "author": users[author],
-                    "perspective": perspective,
-                    "must_cover": must_cover,
-                },
+                author=users[author],
+                perspective=perspective,
+                must_cover=must_cover,
             )
-            for voter in voters:
-                GoalVote.objects.get_or_create(goal=goal, user=users[voter])
+            GoalVote.objects.bulk_create(GoalVote(goal=goal, user=users[v]) for v in voters)
 
     def _user(self, username: str):
-        user, created = get_user_model().objects.get_or_create(username=username)
-        if created:
-            user.set_password(PASSWORD)
-            user.save(update_fields=["password"])
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        # Every run makes the published password true again (the contract's logins).
+        user.set_password(PASSWORD)
+        user.save(update_fields=["password"])
         return user

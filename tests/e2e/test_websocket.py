@@ -1,0 +1,60 @@
+"""The live room's websocket, served by a real daphne: what a browser's client sees."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from sessions_app.consumers import FORBIDDEN, UNAUTHENTICATED
+
+
+def cookie_of(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def close_code(url: str, origin: str, cookie: str = "") -> int:
+    headers = {"Cookie": cookie} if cookie else {}
+    with (
+        connect(url, origin=origin, additional_headers=headers, open_timeout=10) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
+    return closed.value.rcvd.code
+
+
+@pytest.fixture
+def ws_url(app_server, session) -> str:
+    return app_server.replace("http://", "ws://") + f"/ws/sessions/{session.pk}/"
+
+
+def test_outsider_sees_the_forbidden_close_code(ws_url, app_server, outsider):
+    # 4403, not a failed handshake (1006): the client must know not to retry.
+    assert close_code(ws_url, app_server, cookie_of(outsider)) == FORBIDDEN
+
+
+def test_anonymous_visitor_sees_the_unauthenticated_close_code(ws_url, app_server):
+    assert close_code(ws_url, app_server) == UNAUTHENTICATED
+
+
+def test_member_stays_connected(ws_url, app_server, teammate):
+    with (
+        connect(
+            ws_url, origin=app_server, additional_headers={"Cookie": cookie_of(teammate)}
+        ) as ws,
+        pytest.raises(TimeoutError),
+    ):
+        ws.recv(timeout=0.5)  # nothing to say yet, and no close
+
+
+def test_foreign_origin_fails_the_handshake(ws_url, teammate):
+    with pytest.raises(InvalidStatus) as refused:
+        connect(
+            ws_url,
+            origin="https://evil.example.com",
+            additional_headers={"Cookie": cookie_of(teammate)},
+        )
+    assert refused.value.response.status_code == 403
