@@ -19,7 +19,7 @@ from sessions_app.models import EnsembleSession, Goal
 from sessions_app.permissions import may_change_goal, session_for
 from sessions_app.services import goals
 from sessions_app.services.validation import InvalidInput
-from sessions_app.views.plan_page import invalid_status, render_plan
+from sessions_app.views.plan_page import invalid_status, render_invalid, render_plan
 
 BOARD = "goal-board"
 
@@ -49,13 +49,7 @@ def goal_add(request: HttpRequest, session_id: UUID) -> HttpResponse:
     try:
         goals.add_goal(session=session, author=request.user, data=request.POST)
     except InvalidInput as invalid:
-        return render_plan(
-            request,
-            session,
-            fragment=BOARD,
-            goal_form=invalid.form,
-            status=invalid_status(request),
-        )
+        return render_invalid(request, session, fragment=BOARD, goal_form=invalid.form)
     return _board_updated(request, session, "Goal added.")
 
 
@@ -119,11 +113,5 @@ def goals_merge(request: HttpRequest, session_id: UUID) -> HttpResponse:
     try:
         goals.merge_goals(session=session, by=request.user, data=request.POST)
     except InvalidInput as invalid:
-        return render_plan(
-            request,
-            session,
-            fragment=BOARD,
-            merge_form=invalid.form,
-            status=invalid_status(request),
-        )
+        return render_invalid(request, session, fragment=BOARD, merge_form=invalid.form)
     return _board_updated(request, session, "Goals merged; their votes were carried over.")

@@ -104,3 +104,10 @@ def render_plan(
     # One URL answers with the page or a fragment: caches and the back button must tell apart.
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def render_invalid(
+    request: HttpRequest, session: EnsembleSession, *, fragment: str, **forms
+) -> HttpResponse:
+    """The page, or the fragment for htmx, again: showing the submitted form's errors."""
+    return render_plan(request, session, fragment=fragment, status=invalid_status(request), **forms)

@@ -15,7 +15,7 @@ from sessions_app.models import EnsembleSession, Participant
 from sessions_app.permissions import session_for
 from sessions_app.services import roles
 from sessions_app.services.validation import InvalidInput
-from sessions_app.views.plan_page import invalid_status, render_plan
+from sessions_app.views.plan_page import render_invalid, render_plan
 
 ROLES = "roles"
 
@@ -36,10 +36,6 @@ def _roles_updated(request: HttpRequest, session: EnsembleSession, notice: str) 
     return redirect(reverse("session_plan", kwargs={"session_id": session.pk}) + "#roles")
 
 
-def _invalid(request: HttpRequest, session: EnsembleSession, **forms) -> HttpResponse:
-    return render_plan(request, session, fragment=ROLES, status=invalid_status(request), **forms)
-
-
 @login_required
 @require_POST
 def participant_add(request: HttpRequest, session_id: UUID) -> HttpResponse:
@@ -47,7 +43,7 @@ def participant_add(request: HttpRequest, session_id: UUID) -> HttpResponse:
     try:
         participant = roles.add_participant(session=session, by=request.user, data=request.POST)
     except InvalidInput as invalid:
-        return _invalid(request, session, participant_form=invalid.form)
+        return render_invalid(request, session, fragment=ROLES, participant_form=invalid.form)
     name = participant.user.get_username()
     return _roles_updated(request, session, f"{name} joins as {participant.get_role_display()}.")
 
@@ -60,7 +56,7 @@ def participant_role(request: HttpRequest, session_id: UUID, participant_id: int
         roles.change_role(participant=participant, by=request.user, data=request.POST)
     except InvalidInput as invalid:
         errors = {participant.pk: invalid.form.errors.get("role")}
-        return _invalid(request, participant.session, role_errors=errors)
+        return render_invalid(request, participant.session, fragment=ROLES, role_errors=errors)
     name = participant.user.get_username()
     return _roles_updated(
         request, participant.session, f"{name} is now {participant.get_role_display()}."
@@ -92,7 +88,7 @@ def rotation(request: HttpRequest, session_id: UUID) -> HttpResponse:
     try:
         roles.set_rotation(session=session, by=request.user, data=request.POST)
     except InvalidInput as invalid:
-        return _invalid(request, session, rotation_form=invalid.form)
+        return render_invalid(request, session, fragment=ROLES, rotation_form=invalid.form)
     if session.rotation_minutes:
         return _roles_updated(
             request, session, f"Roles rotate every {session.rotation_minutes} minutes."
