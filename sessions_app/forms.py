@@ -5,12 +5,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.core.validators import RegexValidator
 
 from sessions_app.models import (
     DashboardLink,
     EnsembleSession,
     Feature,
     Goal,
+    Note,
     Participant,
     Team,
 )
@@ -202,3 +204,41 @@ class RotationForm(PlainLabels, forms.ModelForm):
         fields = ["rotation_minutes"]
         labels = {"rotation_minutes": "Rotate roles every (minutes)"}
         help_texts = {"rotation_minutes": "Leave empty for no rotation."}
+
+
+client_id_validator = RegexValidator(
+    r"^[A-Za-z0-9_-]{8,64}$", "A client id is 8 to 64 letters, digits, dashes or underscores."
+)
+
+
+class NoteForm(PlainLabels, forms.ModelForm):
+    """A note as typed in the live room, from the websocket or the plain form."""
+
+    class Meta:
+        model = Note
+        fields = ["kind", "text", "goal", "client_id"]
+        labels = {"text": "Note", "kind": "Kind", "goal": "For goal"}
+        widgets = {"text": forms.Textarea(attrs={"rows": 3})}
+        error_messages = {
+            "text": {"required": "Write the note before sending it."},
+            "kind": {"required": "Choose the kind of note."},
+        }
+
+    def __init__(self, *args, session: EnsembleSession, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = Note.Kind.choices
+        # Only this session's goals: a goal id from elsewhere is not a valid choice.
+        self.fields["goal"].queryset = Goal.objects.filter(session=session)
+        self.fields["goal"].required = False
+        self.fields["client_id"].validators.append(client_id_validator)
+
+
+class NoteEditForm(PlainLabels, forms.ModelForm):
+    class Meta:
+        model = Note
+        fields = ["text"]
+        error_messages = {"text": {"required": "A note cannot be empty; delete it instead."}}
+
+
+class GoalStatusForm(PlainLabels, forms.Form):
+    status = forms.ChoiceField(choices=Goal.Status.choices)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions_app.views import accounts, dashboard, features, goals, planning, roles
+from sessions_app.views import accounts, dashboard, features, goals, live, planning, roles
 
 session = "sessions/<uuid:session_id>/"
 goal = session + "goals/<int:goal_id>/"
@@ -41,4 +41,14 @@ urlpatterns = [
     path(participant + "remove/", roles.participant_remove, name="participant_remove"),
     path(participant + "move/", roles.participant_move, name="participant_move"),
     path(session + "rotation/", roles.rotation, name="rotation"),
+    # The live room
+    path(session + "live/", live.live_room, name="live_room"),
+    path(session + "notes/", live.note_add, name="note_add"),
+    path(session + "start/", live.start, name="live_start"),
+    path(session + "end/", live.end, name="live_end"),
+    path(session + "rotate/", live.rotate, name="live_rotate"),
+    path(session + "rotation/pause/", live.pause, name="live_pause"),
+    path(session + "rotation/resume/", live.resume, name="live_resume"),
+    path(goal + "status/", live.goal_status, name="live_goal_status"),
+    path(participant + "live-role/", live.role, name="live_role"),
 ]

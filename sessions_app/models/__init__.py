@@ -6,10 +6,12 @@ from sessions_app.models.metrics import Measurement, Metric
 from sessions_app.models.rollout import RolloutStage
 from sessions_app.models.sessions import DashboardLink, EnsembleSession, Participant
 from sessions_app.models.teams import Invite, Membership, Team
+from sessions_app.models.timeline import Event, Note, Presence
 
 __all__ = [
     "DashboardLink",
     "EnsembleSession",
+    "Event",
     "Feature",
     "Goal",
     "GoalVote",
@@ -17,7 +19,9 @@ __all__ = [
     "Measurement",
     "Membership",
     "Metric",
+    "Note",
     "Participant",
+    "Presence",
     "RolloutStage",
     "Team",
 ]

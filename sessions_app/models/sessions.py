@@ -55,6 +55,16 @@ class EnsembleSession(models.Model):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The live timeline's counters, advanced under this row's lock in the same
+    # transaction as each write: the last note's `seq` (1, 2, 3… no gaps), and
+    # the revision of the last change of any kind (note, edit, event), which
+    # clients hold to ask for what they missed.
+    last_seq = models.PositiveIntegerField(default=0, editable=False)
+    revision = models.PositiveBigIntegerField(default=0, editable=False)
+    # The rotation timer: when the next handover is due, or, while paused, how
+    # many seconds were left. Clients count down from these server values.
+    rotation_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rotation_paused_seconds = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -9,8 +9,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from sessions_app.forms import ParticipantForm, RoleForm, RotationForm
-from sessions_app.models import EnsembleSession, Participant
+from sessions_app.models import EnsembleSession, Event, Participant
 from sessions_app.permissions import require_facilitator
+from sessions_app.services.live import broadcast_panels
+from sessions_app.services.timeline import lock, record_event
 from sessions_app.services.validation import InvalidInput, validated
 
 
@@ -24,20 +26,35 @@ def _conflict(form, session: EnsembleSession, user) -> InvalidInput:
     return InvalidInput(form)
 
 
+def _describe(participant: Participant) -> str:
+    return f"{participant.user.get_username()} is {participant.get_role_display().lower()}"
+
+
+def _announce_if_live(session: EnsembleSession, by, summary: str) -> None:
+    """During the live session, a change of roles is an event everyone sees."""
+    if session.status != EnsembleSession.Status.LIVE:
+        return
+    locked = lock(session)
+    record_event(locked, kind=Event.Kind.ROLE_CHANGED, summary=summary, actor=by)
+    broadcast_panels(locked, "live-room")
+
+
 def add_participant(*, session: EnsembleSession, by, data: Mapping[str, Any]) -> Participant:
     require_facilitator(by, session)
     form = validated(ParticipantForm(data, session=session))
     last = session.participants.aggregate(last=Max("rotation_position"))["last"]
     try:
         with transaction.atomic():
-            return Participant.objects.create(
+            participant = Participant.objects.create(
                 session=session,
                 user=form.cleaned_data["user"],
                 role=form.cleaned_data["role"],
                 rotation_position=0 if last is None else last + 1,
             )
+            _announce_if_live(session, by, f"{_describe(participant)} from now on")
     except IntegrityError as error:
         raise _conflict(form, session, form.cleaned_data["user"]) from error
+    return participant
 
 
 def change_role(*, participant: Participant, by, data: Mapping[str, Any]) -> Participant:
@@ -47,6 +64,7 @@ def change_role(*, participant: Participant, by, data: Mapping[str, Any]) -> Par
     try:
         with transaction.atomic():
             participant.save(update_fields=["role"])
+            _announce_if_live(participant.session, by, f"{_describe(participant)} now")
     except IntegrityError as error:
         # Only the role can clash here: the participant exists already.
         form.add_error("role", "Someone else took this role just now; reload and try again.")
@@ -56,7 +74,10 @@ def change_role(*, participant: Participant, by, data: Mapping[str, Any]) -> Par
 
 def remove_participant(*, participant: Participant, by) -> None:
     require_facilitator(by, participant.session)
-    participant.delete()
+    with transaction.atomic():
+        participant.delete()
+        name = participant.user.get_username()
+        _announce_if_live(participant.session, by, f"{name} left the session")
 
 
 @transaction.atomic

@@ -1,0 +1,102 @@
+"""What the live room sends: each piece rendered once, from the same template
+partials the page itself renders, so a note looks the same either way."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from sessions_app.handover import next_handover
+from sessions_app.models import EnsembleSession, Event, Goal, Note, Participant, Presence
+
+User = get_user_model()
+LIVE_PAGE = "sessions_app/live.html"
+# A connection that has not sent a heartbeat for this long is gone.
+PRESENCE_TIMEOUT = timedelta(seconds=45)
+
+
+def note_payload(note: Note) -> dict[str, Any]:
+    payload = {
+        "type": "note",
+        "revision": note.revision,
+        "seq": note.seq,
+        "client_id": note.client_id,
+        "deleted": note.deleted_at is not None,
+    }
+    if not payload["deleted"]:
+        payload["html"] = render_to_string(f"{LIVE_PAGE}#note", {"note": note})
+    return payload
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "revision": event.revision,
+        "html": render_to_string(f"{LIVE_PAGE}#event", {"event": event}),
+    }
+
+
+def present_user_ids(session: EnsembleSession) -> set[int]:
+    fresh = timezone.now() - PRESENCE_TIMEOUT
+    return set(
+        Presence.objects.filter(session=session, last_seen__gte=fresh).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+def goals_context(session: EnsembleSession) -> dict[str, Any]:
+    goals = list(
+        Goal.objects.filter(session=session)
+        .select_related("author")
+        .order_by("-must_cover", "created_at", "id")
+    )
+    must = [goal for goal in goals if goal.must_cover]
+    return {
+        "session": session,
+        "goals": goals,
+        "statuses": Goal.Status.choices,
+        "must_total": len(must),
+        "must_covered": sum(1 for goal in must if goal.status == Goal.Status.COVERED),
+    }
+
+
+def rotation_order(session: EnsembleSession) -> list[Participant]:
+    return list(session.participants.select_related("user").order_by("rotation_position", "id"))
+
+
+def room_context(session: EnsembleSession) -> dict[str, Any]:
+    participants = rotation_order(session)
+    present = present_user_ids(session)
+    without_role = present - {participant.user_id for participant in participants}
+    return {
+        "session": session,
+        "participants": participants,
+        "present": present,
+        "present_count": len(present),
+        # People in the room without a role, such as a facilitator who only facilitates.
+        "also_here": User.objects.filter(pk__in=without_role).order_by("username"),
+        "roles": Participant.Role.choices,
+        "next_handover": next_handover(participants),
+    }
+
+
+def state_context(session: EnsembleSession) -> dict[str, Any]:
+    return {"session": session}
+
+
+PANELS = {
+    "live-state": ("state", state_context),
+    "live-goals": ("goals", goals_context),
+    "live-room": ("room", room_context),
+}
+
+
+def panel_payload(session: EnsembleSession, panel_id: str) -> dict[str, Any]:
+    partial, context = PANELS[panel_id]
+    html = render_to_string(f"{LIVE_PAGE}#{partial}", context(session))
+    return {"type": "panel", "id": panel_id, "html": html}

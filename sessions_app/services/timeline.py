@@ -1,0 +1,55 @@
+"""The live timeline's write path: lock, number, store, then broadcast after commit.
+
+The database is the truth. Every change gets the session's next revision in the
+transaction that stores it, and is broadcast only once committed; a broadcast
+is a hint that clients may miss, since they ask for everything after the last
+revision they hold whenever they (re)connect or see a gap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from sessions_app.live_fragments import event_payload
+from sessions_app.models import EnsembleSession, Event
+
+
+def group_name(session_id) -> str:
+    return f"session-{session_id}"
+
+
+def lock(session: EnsembleSession) -> EnsembleSession:
+    """The session row, locked until the transaction ends: one writer at a time
+    numbers the timeline. (SQLite serialises writers by itself.)"""
+    return EnsembleSession.objects.select_for_update().get(pk=session.pk)
+
+
+def next_revision(locked: EnsembleSession) -> int:
+    locked.revision += 1
+    EnsembleSession.objects.filter(pk=locked.pk).update(revision=locked.revision)
+    return locked.revision
+
+
+def broadcast(session_id, payload: dict[str, Any]) -> None:
+    """Send to everyone in the live room once the transaction commits."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        async_to_sync(layer.group_send)(
+            group_name(session_id), {"type": "room.broadcast", "payload": payload}
+        )
+
+    transaction.on_commit(send)
+
+
+def record_event(locked: EnsembleSession, *, kind: str, summary: str, actor) -> Event:
+    """Store an event in the timeline (inside the caller's transaction) and broadcast it."""
+    event = Event.objects.create(
+        session=locked, revision=next_revision(locked), kind=kind, summary=summary, actor=actor
+    )
+    broadcast(locked.pk, event_payload(event))
+    return event

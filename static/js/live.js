@@ -1,0 +1,522 @@
+// Ensemble's live client. One job: keep this page's timeline the same as the
+// server's, and never lose a note the user typed.
+//
+// - Notes go to an outbox in localStorage first (it survives a reload), show as
+//   pending, and are resent with the same client id until the server
+//   acknowledges them; the server stores a client id once.
+// - Every change on the server has a revision. The client holds the last one it
+//   applied, says it on every (re)connect, and the server replays the rest from
+//   the database. A jump in revisions means a broadcast was lost: ask again.
+// - It reconnects after any close, with backoff and jitter, except after the
+//   close codes that mean "not allowed".
+(() => {
+  "use strict";
+
+  const root = document.getElementById("live");
+  if (!root) return;
+
+  const REFUSED = { 4401: "Offline: please log in again", 4403: "Offline: not allowed here" };
+  const HEARTBEAT_MS = 15000;
+  const RESEND_AFTER_MS = 10000;
+  const MAX_BACKOFF_MS = 15000;
+  const LABELS = { connected: "Connected", reconnecting: "Reconnecting…", offline: "Offline" };
+
+  const me = root.dataset.user;
+  const statusEl = document.getElementById("connection");
+  const notesEl = document.getElementById("notes");
+  const eventsEl = document.getElementById("events");
+  const form = document.getElementById("note-form");
+  const textEl = document.getElementById("note-text");
+  const kindEl = document.getElementById("note-kind");
+  const goalEl = document.getElementById("note-goal");
+  const errorsEl = document.getElementById("note-errors");
+  const announcer = document.querySelector("[data-announcement]");
+  const filters = { kind: document.getElementById("filter-type"), author: document.getElementById("filter-author") };
+
+  let revision = Number(root.dataset.revision) || 0;
+  let clockOffset = Date.parse(root.dataset.serverNow) - Date.now() || 0;
+  let socket = null;
+  let state = "offline";
+  let refusal = "";
+  let attempt = 0;
+  let retryTimer = null;
+  let heartbeatTimer = null;
+  let lastHeard = 0;
+  let syncing = false;
+  // The revision of every note this page has seen, deleted ones included, so
+  // that a late or repeated message never brings back an older state.
+  const noteRevisions = new Map();
+
+  // --- The outbox ------------------------------------------------------------
+
+  const outboxKey = `ensemble.outbox.${root.dataset.session}.${me}`;
+  const sentAt = new Map(); // client id -> when this page last sent it
+
+  function readOutbox() {
+    try {
+      return JSON.parse(localStorage.getItem(outboxKey)) || [];
+    } catch {
+      return [];
+    }
+  }
+
+  // Read, change, write: another tab of the same person may share the outbox.
+  function changeOutbox(change) {
+    const outbox = readOutbox();
+    change(outbox);
+    try {
+      localStorage.setItem(outboxKey, JSON.stringify(outbox));
+    } catch {
+      showError("This browser could not keep the unsent note; do not reload until it is sent.");
+    }
+    renderStatus();
+    return outbox;
+  }
+
+  function newClientId() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function sendOutbox(onlyStale) {
+    if (state !== "connected") return;
+    const now = Date.now();
+    for (const entry of readOutbox()) {
+      if (onlyStale && now - (sentAt.get(entry.client_id) || 0) < RESEND_AFTER_MS) continue;
+      sentAt.set(entry.client_id, now);
+      send({ type: "note", ...entry });
+    }
+  }
+
+  // --- The connection ----------------------------------------------------------
+
+  function setState(next) {
+    state = next;
+    renderStatus();
+    root.classList.toggle("is-connected", next === "connected");
+  }
+
+  function renderStatus() {
+    const waiting = readOutbox().length;
+    let text = refusal || LABELS[state];
+    if (state !== "connected" && waiting) {
+      text += ` · ${waiting} note${waiting === 1 ? "" : "s"} waiting to be sent`;
+    }
+    statusEl.textContent = text;
+    statusEl.className = `connection ${state}`;
+  }
+
+  function send(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (refusal) return;
+    if (!navigator.onLine) {
+      setState("offline");
+      return;
+    }
+    setState("reconnecting");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}${root.dataset.wsPath}`);
+    socket = ws;
+    ws.onopen = () => {
+      if (socket !== ws) return;
+      lastHeard = Date.now();
+      syncing = true;
+      send({ type: "hello", since: revision });
+      startHeartbeat();
+    };
+    ws.onmessage = (message) => {
+      if (socket !== ws) return;
+      lastHeard = Date.now();
+      handle(JSON.parse(message.data));
+    };
+    ws.onclose = (closed) => {
+      if (socket !== ws) return;
+      dropSocket();
+      if (closed.code in REFUSED) {
+        refusal = REFUSED[closed.code];
+        setState("offline");
+        return;
+      }
+      scheduleReconnect();
+    };
+  }
+
+  function dropSocket() {
+    const ws = socket;
+    socket = null;
+    stopHeartbeat();
+    sentAt.clear();
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close();
+  }
+
+  function scheduleReconnect() {
+    setState(navigator.onLine ? "reconnecting" : "offline");
+    if (!navigator.onLine) return; // the "online" event reconnects
+    // Exponential backoff with full jitter, so a restarted server is not hit
+    // by every client at the same instant.
+    const ceiling = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt);
+    attempt += 1;
+    retryTimer = setTimeout(connect, 250 + Math.random() * ceiling);
+  }
+
+  function startHeartbeat() {
+    stopHeartbeat();
+    heartbeatTimer = setInterval(() => {
+      // A socket that went silent (no pong to our pings) is dead even if the
+      // browser has not noticed: drop it and connect again.
+      if (Date.now() - lastHeard > HEARTBEAT_MS * 2.5) {
+        dropSocket();
+        scheduleReconnect();
+        return;
+      }
+      send({ type: "ping" });
+      sendOutbox(true);
+    }, HEARTBEAT_MS);
+  }
+
+  function stopHeartbeat() {
+    clearInterval(heartbeatTimer);
+  }
+
+  function resync() {
+    if (syncing) return;
+    syncing = true;
+    send({ type: "hello", since: revision });
+  }
+
+  window.addEventListener("online", () => {
+    attempt = 0;
+    connect();
+  });
+  window.addEventListener("offline", () => {
+    dropSocket();
+    setState("offline");
+  });
+
+  // --- Messages from the server ------------------------------------------------
+
+  function handle(message) {
+    switch (message.type) {
+      case "note":
+        applyChange(message, applyNote);
+        break;
+      case "event":
+        applyChange(message, applyEvent);
+        break;
+      case "panel":
+        replacePanel(message);
+        break;
+      case "synced":
+        syncing = false;
+        attempt = 0;
+        revision = Math.max(revision, message.revision);
+        clockOffset = Date.parse(message.now) - Date.now();
+        setState("connected");
+        sendOutbox(false);
+        break;
+      case "ack":
+        changeOutbox((outbox) => removeEntry(outbox, message.client_id));
+        applyChange(message.note, applyNote);
+        break;
+      case "pong":
+        clockOffset = Date.parse(message.now) - Date.now();
+        if (message.revision > revision) resync();
+        break;
+      case "error":
+        refuseNote(message);
+        break;
+    }
+  }
+
+  function applyChange(message, apply) {
+    if (syncing) {
+      apply(message); // a replay: every piece is applied by its own revision
+    } else if (message.revision === revision + 1) {
+      apply(message);
+      revision = message.revision;
+    } else if (message.revision > revision + 1) {
+      apply(message); // safe: placed by seq, and the replay repeats it
+      resync(); // something in between was lost: ask for it
+    }
+    // A revision at or below ours is already here.
+  }
+
+  function fromHTML(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  function applyNote(note) {
+    removePending(note.client_id);
+    if ((noteRevisions.get(note.seq) || 0) >= note.revision) return;
+    noteRevisions.set(note.seq, note.revision);
+    const existing = notesEl.querySelector(`li[data-seq="${note.seq}"]`);
+    if (note.deleted) {
+      existing?.remove();
+    } else {
+      const item = prepare(fromHTML(note.html));
+      if (existing) existing.replaceWith(item);
+      else insertBySeq(item);
+    }
+    updateEmpty();
+  }
+
+  function insertBySeq(item) {
+    const seq = Number(item.dataset.seq);
+    const after = Array.from(notesEl.children).find(
+      (li) => !li.dataset.seq || Number(li.dataset.seq) > seq,
+    );
+    notesEl.insertBefore(item, after || null);
+  }
+
+  function applyEvent(event) {
+    if (eventsEl.querySelector(`li[data-revision="${event.revision}"]`)) return;
+    const item = fromHTML(event.html);
+    const after = Array.from(eventsEl.children).find(
+      (li) => Number(li.dataset.revision) > event.revision,
+    );
+    eventsEl.insertBefore(item, after || null);
+    if (!syncing) announce(item.textContent.trim().replace(/^\S+\s+/, ""));
+  }
+
+  function replacePanel(panel) {
+    const old = document.getElementById(panel.id);
+    if (!old) return;
+    const focused = old.contains(document.activeElement) ? document.activeElement.id : "";
+    const fresh = fromHTML(panel.html);
+    old.replaceWith(fresh);
+    if (window.htmx) window.htmx.process(fresh);
+    if (focused) document.getElementById(focused)?.focus();
+    tick();
+  }
+
+  function refuseNote(message) {
+    showError(message.message);
+    if (!message.client_id) return;
+    // The server will never take this note as it is: give the text back.
+    let refused = null;
+    changeOutbox((outbox) => {
+      refused = outbox.find((entry) => entry.client_id === message.client_id);
+      removeEntry(outbox, message.client_id);
+    });
+    removePending(message.client_id);
+    if (refused && !textEl.value) textEl.value = refused.text;
+  }
+
+  function removeEntry(outbox, clientId) {
+    const index = outbox.findIndex((entry) => entry.client_id === clientId);
+    if (index >= 0) outbox.splice(index, 1);
+  }
+
+  // --- The timeline on the page --------------------------------------------------
+
+  function prepare(item) {
+    const own = item.dataset.author === me;
+    const actions = item.querySelector(".note-actions");
+    if (actions) actions.hidden = !own;
+    applyFilters(item);
+    return item;
+  }
+
+  function addPending(entry) {
+    const item = document.createElement("li");
+    item.className = `note pending kind-${entry.kind}`;
+    item.dataset.clientId = entry.client_id;
+    item.dataset.kind = entry.kind;
+    item.dataset.author = me;
+    const meta = document.createElement("p");
+    meta.className = "note-meta";
+    const kind = kindEl.querySelector(`option[value="${entry.kind}"]`)?.textContent || entry.kind;
+    meta.textContent = `${kind} · ${root.dataset.username} · waiting to be sent`;
+    const text = document.createElement("p");
+    text.className = "note-text";
+    text.textContent = entry.text;
+    item.append(meta, text);
+    notesEl.append(applyFilters(item) || item);
+    updateEmpty();
+  }
+
+  function removePending(clientId) {
+    notesEl.querySelector(`li.pending[data-client-id="${CSS.escape(clientId || "")}"]`)?.remove();
+  }
+
+  function updateEmpty() {
+    const empty = document.querySelector("[data-empty-notes]");
+    if (empty) empty.hidden = notesEl.children.length > 0;
+  }
+
+  function applyFilters(item) {
+    const kind = filters.kind?.value;
+    const author = filters.author?.value;
+    const items = item ? [item] : notesEl.children;
+    for (const li of items) {
+      li.hidden = Boolean((kind && li.dataset.kind !== kind) || (author && li.dataset.author !== author));
+    }
+    return item;
+  }
+
+  // --- Writing ---------------------------------------------------------------------
+
+  function showError(text) {
+    errorsEl.textContent = text;
+  }
+
+  function submitNote() {
+    const text = textEl.value;
+    if (!text.trim()) {
+      showError("Write the note before sending it.");
+      textEl.focus();
+      return;
+    }
+    showError("");
+    const entry = {
+      client_id: newClientId(),
+      kind: kindEl.value,
+      text,
+      goal: goalEl.value || null,
+    };
+    changeOutbox((outbox) => outbox.push(entry));
+    addPending(entry);
+    textEl.value = "";
+    if (state === "connected") {
+      sentAt.set(entry.client_id, Date.now());
+      send({ type: "note", ...entry });
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitNote();
+  });
+
+  textEl.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitNote();
+    }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.code === "KeyN") {
+      event.preventDefault();
+      textEl.focus();
+    }
+    const digit = /^Digit([1-9])$/.exec(event.code);
+    if (digit && Number(digit[1]) <= kindEl.options.length) {
+      event.preventDefault();
+      kindEl.selectedIndex = Number(digit[1]) - 1;
+      announce(`Type: ${kindEl.options[kindEl.selectedIndex].textContent}`);
+    }
+  });
+
+  for (const select of Object.values(filters)) {
+    select?.addEventListener("change", () => applyFilters());
+  }
+
+  notesEl.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    const item = button?.closest("li[data-seq]");
+    if (!item) return;
+    const seq = Number(item.dataset.seq);
+    if (state !== "connected") {
+      showError("Edits and deletions need the connection; they were not sent.");
+      return;
+    }
+    if (button.dataset.action === "delete") {
+      if (window.confirm("Delete this note for everyone?")) send({ type: "delete_note", seq });
+    } else if (button.dataset.action === "edit") {
+      startEditing(item, seq);
+    } else if (button.dataset.action === "save") {
+      send({ type: "edit_note", seq, text: item.querySelector("textarea").value });
+    } else if (button.dataset.action === "cancel") {
+      item.replaceWith(prepare(item._original));
+    }
+  });
+
+  function startEditing(item, seq) {
+    const editor = item.cloneNode(true);
+    editor._original = item;
+    const textarea = document.createElement("textarea");
+    textarea.value = item.querySelector(".note-text").textContent;
+    textarea.maxLength = textEl.maxLength;
+    textarea.id = `edit-note-${seq}`;
+    textarea.setAttribute("aria-label", "Edit text");
+    editor.querySelector(".note-text").replaceWith(textarea);
+    editor.querySelector(".note-actions").innerHTML =
+      '<button type="button" class="link" data-action="save">Save</button> ' +
+      '<button type="button" class="link" data-action="cancel">Cancel</button>';
+    item.replaceWith(editor);
+    textarea.focus();
+  }
+
+  // --- Clocks ----------------------------------------------------------------------
+
+  function serverNow() {
+    return Date.now() + clockOffset;
+  }
+
+  function mmss(ms) {
+    const total = Math.max(0, Math.round(ms / 1000));
+    const minutes = Math.floor(total / 60);
+    return `${String(minutes).padStart(2, "0")}:${String(total % 60).padStart(2, "0")}`;
+  }
+
+  let announcedDue = "";
+
+  function tick() {
+    const live = document.getElementById("live-state");
+    if (!live) return;
+    const data = live.dataset;
+    const clock = live.querySelector("[data-clock]");
+    const timebox = Number(data.timebox) * 60000;
+    if (clock && data.startedAt) {
+      const end = data.endedAt ? Date.parse(data.endedAt) : serverNow();
+      const elapsed = end - Date.parse(data.startedAt);
+      clock.textContent =
+        elapsed > timebox
+          ? `${mmss(elapsed)} — over the ${mmss(timebox)} timebox by ${mmss(elapsed - timebox)}`
+          : `${mmss(elapsed)} of ${mmss(timebox)}`;
+    }
+    const rotation = live.querySelector("[data-rotation]");
+    if (!rotation) return;
+    const next = document.querySelector("[data-next-handover]")?.dataset.nextHandover;
+    if (data.rotationPaused) {
+      rotation.textContent = `Rotation paused with ${mmss(Number(data.rotationPaused) * 1000)} left`;
+    } else if (data.rotationDue) {
+      const left = Date.parse(data.rotationDue) - serverNow();
+      if (left > 0) {
+        rotation.textContent = `Next handover in ${mmss(left)}${next ? `: ${next}` : ""}`;
+      } else {
+        rotation.textContent = `Time to hand over${next ? `: ${next}` : ""}`;
+        if (announcedDue !== data.rotationDue) {
+          announcedDue = data.rotationDue;
+          announce(rotation.textContent);
+        }
+      }
+    }
+  }
+
+  function announce(text) {
+    if (announcer) announcer.textContent = text;
+  }
+
+  // --- Start ---------------------------------------------------------------------------
+
+  for (const item of notesEl.querySelectorAll("li[data-seq]")) {
+    noteRevisions.set(Number(item.dataset.seq), Number(item.dataset.revision));
+    prepare(item);
+  }
+  for (const entry of readOutbox()) addPending(entry);
+  // The plain form would post with a fixed client id; the client makes its own.
+  form.querySelector('input[name="client_id"]')?.remove();
+  setInterval(tick, 1000);
+  tick();
+  renderStatus();
+  connect();
+})();
