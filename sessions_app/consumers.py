@@ -79,9 +79,19 @@ def _replay(session_id, since: int) -> list[dict[str, Any]]:
     ]
 
 
-def _heartbeat(session_id, channel_name: str) -> int:
-    presence.heartbeat(session_id=session_id, channel_name=channel_name)
-    return EnsembleSession.objects.values_list("revision", flat=True).get(pk=session_id)
+def _heartbeat(session_id, user, channel_name: str) -> tuple[int, dict | None]:
+    room = presence.heartbeat(session_id=session_id, user=user, channel_name=channel_name)
+    revision = EnsembleSession.objects.values_list("revision", flat=True).get(pk=session_id)
+    return revision, room
+
+
+def _too_big(text: str) -> bool:
+    # Characters first: a text short enough in characters is encoded to count
+    # its bytes (a character takes up to four).
+    return (
+        len(text) > MAX_MESSAGE_BYTES
+        or len(text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES
+    )
 
 
 def _errors(invalid: InvalidInput) -> dict[str, list[str]]:
@@ -113,15 +123,26 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         session = await database_sync_to_async(EnsembleSession.objects.get)(pk=self.session_id)
-        await database_sync_to_async(presence.join)(
-            session=session, user=user, channel_name=self.channel_name
+        await self.announce(
+            await database_sync_to_async(presence.join)(
+                session=session, user=user, channel_name=self.channel_name
+            )
         )
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            await database_sync_to_async(presence.leave)(
-                session_id=self.session_id, channel_name=self.channel_name
+            await self.announce(
+                await database_sync_to_async(presence.leave)(
+                    session_id=self.session_id, channel_name=self.channel_name
+                )
+            )
+
+    async def announce(self, payload: dict[str, Any] | None) -> None:
+        """Tell the room who is here now (presence is not part of the timeline)."""
+        if payload is not None:
+            await self.channel_layer.group_send(
+                self.group, {"type": "room.broadcast", "payload": payload}
             )
 
     async def room_broadcast(self, event: dict[str, Any]) -> None:
@@ -134,7 +155,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "error", "message": message, **extra})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
+        if text_data is None or _too_big(text_data):
             await self.error("Messages are JSON text of at most 32 KB.")
             return
         if not self.rate.allow():
@@ -148,7 +169,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not isinstance(message, dict):
             await self.error("A message is a JSON object with a type.")
             return
-        handler = self.HANDLERS.get(message.get("type"))
+        kind = message.get("type")
+        # A list or an object as the type would not even be a valid dict key.
+        handler = self.HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             await self.error(f"Unknown message type: {str(message.get('type'))[:40]!r}.")
             return
@@ -161,11 +184,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not isinstance(since, int) or isinstance(since, bool) or since < 0:
             await self.error("hello needs `since`, the last revision held (0 for none).")
             return
+        if not await self._still_member():
+            return
         for payload in await database_sync_to_async(_replay)(self.session_id, since):
             await self.send_json(payload)
 
     async def on_ping(self, message: dict[str, Any]) -> None:
-        revision = await database_sync_to_async(_heartbeat)(self.session_id, self.channel_name)
+        # Heartbeats come every few seconds: someone removed from the team stops
+        # receiving the room within one of them, even if they never write.
+        if not await self._still_member():
+            return
+        revision, room = await database_sync_to_async(_heartbeat)(
+            self.session_id, self.scope["user"], self.channel_name
+        )
+        await self.announce(room)
         # The revision lets a client notice a lost broadcast even when nothing
         # else happens after it.
         await self.send_json(
@@ -198,12 +230,18 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     # --- Writes ---------------------------------------------------------------
 
+    async def _still_member(self) -> bool:
+        """The handshake's check may be hours old: whoever left the team since
+        is closed with 4403 before they read or write anything more."""
+        if await database_sync_to_async(_is_member)(self.scope["user"], self.session_id):
+            return True
+        await self.close(code=FORBIDDEN)
+        return False
+
     async def _write(self, write, message: dict[str, Any]):
-        """Run a write in a worker thread, after checking the user is still a
-        member: the handshake's check may be hours old."""
+        """Run a write in a worker thread, after checking the user is still a member."""
         user = self.scope["user"]
-        if not await database_sync_to_async(_is_member)(user, self.session_id):
-            await self.close(code=FORBIDDEN)
+        if not await self._still_member():
             return None
         try:
             return await database_sync_to_async(write)(user, message)

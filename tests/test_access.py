@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 
-from sessions_app.models import Goal, Invite, Participant
+from sessions_app.models import Event, Goal, Invite, Note, Participant
 from sessions_app.urls import urlpatterns
 from tests.factories import GoalFactory, InviteFactory, ParticipantFactory
 
@@ -57,11 +57,15 @@ def url_for(name: str, rows: dict) -> str:
 def snapshot(session) -> tuple:
     """What an outsider must not be able to change."""
     return (
-        list(Goal.objects.values_list("pk", "text", "must_cover")),
+        list(Goal.objects.values_list("pk", "text", "must_cover", "status")),
         list(Participant.objects.values_list("pk", "role", "rotation_position")),
         list(Invite.objects.values_list("pk", "revoked_at")),
         session.feature.team.memberships.count(),
-        type(session).objects.filter(pk=session.pk).values_list("title", "rotation_minutes")[0],
+        type(session)
+        .objects.filter(pk=session.pk)
+        .values_list("title", "rotation_minutes", "status", "revision")[0],
+        Note.objects.count(),
+        Event.objects.count(),
     )
 
 
@@ -92,6 +96,10 @@ def test_outsider_gets_404_and_changes_nothing(name, rows, session, outsider_cli
             "rotation_minutes": "5",
             "direction": "up",
             "title": "Hijacked",
+            # A valid note and goal status, so only the refusal keeps them out.
+            "kind": "bug",
+            "client_id": "outsider-0001",
+            "status": "covered",
         }
         response = getattr(outsider_client, method)(url_for(name, rows), data)
         if response.status_code == 405:

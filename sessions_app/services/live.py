@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from sessions_app.forms import GoalStatusForm
 from sessions_app.handover import next_handover
@@ -86,7 +87,7 @@ def set_goal_status(*, goal: Goal, by, data: Mapping[str, Any]) -> Goal:
     record_event(
         locked,
         kind=Event.Kind.GOAL_STATUS,
-        summary=f"{_name(by)} marked “{goal.text}” as {label}",
+        summary=f"{_name(by)} marked “{Truncator(goal.text).chars(120)}” as {label}",
         actor=by,
     )
     broadcast_panels(locked, "live-goals")

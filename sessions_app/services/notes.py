@@ -30,6 +30,11 @@ def post_note(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> t
             session=locked, client_id=form.cleaned_data["client_id"]
         ).first()
         if stored is not None:
+            if stored.author_id != author.pk:
+                # Client ids are random; one that is someone else's is a client bug,
+                # and acknowledging it would silently drop this author's text.
+                form.add_error("client_id", "This client id belongs to another note.")
+                raise InvalidInput(form)
             return stored, False
         if locked.status not in OPEN_FOR_NOTES:
             form.add_error(None, "Notes can be written once the session has started.")

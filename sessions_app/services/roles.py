@@ -30,11 +30,13 @@ def _describe(participant: Participant) -> str:
     return f"{participant.user.get_username()} is {participant.get_role_display().lower()}"
 
 
-def _announce_if_live(session: EnsembleSession, by, summary: str) -> None:
-    """During the live session, a change of roles is an event everyone sees."""
-    if session.status != EnsembleSession.Status.LIVE:
+def _announce_if_live(locked: EnsembleSession, by, summary: str) -> None:
+    """During the live session, a change of roles is an event everyone sees.
+
+    Callers lock the session before they touch a participant, in the same order
+    as a rotation does, so the two cannot deadlock."""
+    if locked.status != EnsembleSession.Status.LIVE:
         return
-    locked = lock(session)
     record_event(locked, kind=Event.Kind.ROLE_CHANGED, summary=summary, actor=by)
     broadcast_panels(locked, "live-room")
 
@@ -45,13 +47,14 @@ def add_participant(*, session: EnsembleSession, by, data: Mapping[str, Any]) ->
     last = session.participants.aggregate(last=Max("rotation_position"))["last"]
     try:
         with transaction.atomic():
+            locked = lock(session)
             participant = Participant.objects.create(
                 session=session,
                 user=form.cleaned_data["user"],
                 role=form.cleaned_data["role"],
                 rotation_position=0 if last is None else last + 1,
             )
-            _announce_if_live(session, by, f"{_describe(participant)} from now on")
+            _announce_if_live(locked, by, f"{_describe(participant)} from now on")
     except IntegrityError as error:
         raise _conflict(form, session, form.cleaned_data["user"]) from error
     return participant
@@ -63,8 +66,9 @@ def change_role(*, participant: Participant, by, data: Mapping[str, Any]) -> Par
     participant.role = form.cleaned_data["role"]
     try:
         with transaction.atomic():
+            locked = lock(participant.session)
             participant.save(update_fields=["role"])
-            _announce_if_live(participant.session, by, f"{_describe(participant)} now")
+            _announce_if_live(locked, by, f"{_describe(participant)} now")
     except IntegrityError as error:
         # Only the role can clash here: the participant exists already.
         form.add_error("role", "Someone else took this role just now; reload and try again.")
@@ -75,9 +79,10 @@ def change_role(*, participant: Participant, by, data: Mapping[str, Any]) -> Par
 def remove_participant(*, participant: Participant, by) -> None:
     require_facilitator(by, participant.session)
     with transaction.atomic():
+        locked = lock(participant.session)
         participant.delete()
         name = participant.user.get_username()
-        _announce_if_live(participant.session, by, f"{name} left the session")
+        _announce_if_live(locked, by, f"{name} left the session")
 
 
 @transaction.atomic
