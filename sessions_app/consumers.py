@@ -13,6 +13,7 @@ server → client
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -32,11 +33,22 @@ from sessions_app.services.validation import InvalidInput
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
 
+# Closed for silence: the client reconnects, as after any close but a refusal.
+IDLE = 4408
+
 MAX_MESSAGE_BYTES = 32_000
-# A buggy or hostile client may not flood the room: a burst of 20 messages,
-# then 5 a second.
-RATE_BURST = 20
-RATE_PER_SECOND = 5
+# A buggy or hostile client may not flood the room: a burst of 30 messages,
+# then 10 a second. Replays are costly, so `hello` has a bucket of its own.
+RATE_BURST = 30
+RATE_PER_SECOND = 10
+REPLAY_BURST = 3
+REPLAYS_PER_SECOND = 0.5
+# Every WATCH_SECONDS the server checks that the client still speaks (its
+# heartbeats come every 15 s) and still belongs to the team: a client that
+# never pings does not keep reading the room after its member was removed.
+WATCH_SECONDS = 15
+SILENCE_SECONDS = 50
+NOT_JSON = object()
 
 
 class RateLimit:
@@ -120,6 +132,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         self.group = group_name(self.session_id)
         self.rate = RateLimit()
+        self.replays = RateLimit(REPLAY_BURST, REPLAYS_PER_SECOND)
+        self.last_heard = time.monotonic()
+        self.watchdog = asyncio.create_task(self._watch())
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         session = await database_sync_to_async(EnsembleSession.objects.get)(pk=self.session_id)
@@ -129,7 +144,18 @@ class SessionConsumer(AsyncWebsocketConsumer):
             )
         )
 
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            if time.monotonic() - self.last_heard > SILENCE_SECONDS:
+                await self.close(code=IDLE)
+                return
+            if not await self._still_member():
+                return
+
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "watchdog"):
+            self.watchdog.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.announce(
@@ -155,15 +181,19 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "error", "message": message, **extra})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        self.last_heard = time.monotonic()
         if text_data is None or _too_big(text_data):
             await self.error("Messages are JSON text of at most 32 KB.")
-            return
-        if not self.rate.allow():
-            await self.error("Too many messages at once; slow down.")
             return
         try:
             message = json.loads(text_data)
         except json.JSONDecodeError:
+            message = NOT_JSON
+        replay = isinstance(message, dict) and message.get("type") == "hello"
+        if not (self.replays if replay else self.rate).allow():
+            await self.error("Too many messages at once; slow down.", retry=True)
+            return
+        if message is NOT_JSON:
             await self.error("That message was not valid JSON.")
             return
         if not isinstance(message, dict):
@@ -264,8 +294,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             "text": message.get("text"),
             "goal": message.get("goal"),
         }
-        note, _ = notes.post_note(session=session, author=user, data=_strings(data))
-        return note_payload(note)
+        note, created = notes.post_note(session=session, author=user, data=_strings(data))
+        # A new note was rendered once already, for its broadcast.
+        return note.payload if created else note_payload(note)
 
     def _own_note(self, message: dict[str, Any]) -> Note | None:
         seq = message.get("seq")

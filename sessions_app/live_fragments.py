@@ -36,8 +36,23 @@ def event_payload(event: Event) -> dict[str, Any]:
     return {
         "type": "event",
         "revision": event.revision,
+        "after_seq": event.after_seq,
         "html": render_to_string(f"{LIVE_PAGE}#event", {"event": event}),
     }
+
+
+def timeline(session: EnsembleSession) -> list[tuple[str, Note | Event]]:
+    """("note", note) and ("event", event) pairs: notes in seq order, each event
+    right after the last note written before it."""
+    notes = Note.objects.for_session(session).visible().select_related("author", "goal")
+    events = Event.objects.filter(session=session)
+    items = [("note", note) for note in notes] + [("event", event) for event in events]
+    return sorted(
+        items,
+        key=lambda pair: (
+            (pair[1].seq, 0, 0) if pair[0] == "note" else (pair[1].after_seq, 1, pair[1].revision)
+        ),
+    )
 
 
 def present_user_ids(session: EnsembleSession) -> set[int]:
@@ -92,11 +107,14 @@ def state_context(session: EnsembleSession) -> dict[str, Any]:
 PANELS = {
     "live-state": ("state", state_context),
     "live-goals": ("goals", goals_context),
+    "note-goal": ("goal-choice", goals_context),
     "live-room": ("room", room_context),
 }
 
 
 def panel_payload(session: EnsembleSession, panel_id: str) -> dict[str, Any]:
+    """A panel as it is now. It carries the revision it was rendered at, so a
+    client never replaces a panel with one rendered before it."""
     partial, context = PANELS[panel_id]
     html = render_to_string(f"{LIVE_PAGE}#{partial}", context(session))
-    return {"type": "panel", "id": panel_id, "html": html}
+    return {"type": "panel", "id": panel_id, "revision": session.revision, "html": html}

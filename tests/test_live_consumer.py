@@ -10,9 +10,10 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
+from sessions_app import consumers
 from sessions_app.consumers import FORBIDDEN, RATE_BURST, RATE_PER_SECOND
 from sessions_app.models import EnsembleSession, Event, Goal, Membership, Note
-from sessions_app.services import live, notes
+from sessions_app.services import goals, live, notes
 from tests.factories import GoalFactory, SessionFactory
 from tests.live_room import (
     Room,
@@ -596,3 +597,59 @@ async def test_html_in_an_edit_is_escaped_in_what_is_broadcast(room, connect):
     seen = await next_message(dana)
     assert "<i>" not in seen["html"]
     assert "&lt;i&gt;now&lt;/i&gt; html" in seen["html"]
+
+
+# --- The server's watch over each connection, and replays -------------------------
+
+
+async def test_a_removed_member_who_never_writes_is_closed_by_the_watch(room, connect, monkeypatch):
+    # A hostile client need not ping: the server checks by itself.
+    monkeypatch.setattr(consumers, "WATCH_SECONDS", 0.05)
+    sam = await connect(room, room.sam)
+    await db(Membership.objects.filter(user=room.sam).delete)()
+    assert await close_code(sam) == FORBIDDEN
+
+
+async def test_a_connection_that_falls_silent_is_closed_for_the_client_to_reconnect(
+    room, connect, monkeypatch
+):
+    monkeypatch.setattr(consumers, "WATCH_SECONDS", 0.05)
+    monkeypatch.setattr(consumers, "SILENCE_SECONDS", 0.1)
+    sam = await connect(room, room.sam)
+    assert await close_code(sam) == consumers.IDLE
+
+
+async def test_replays_have_a_limit_of_their_own_that_leaves_notes_alone(room, connect):
+    sam = await connect(room, room.sam)
+    for _ in range(consumers.REPLAY_BURST + 1):
+        await sam.send_json_to({"type": "hello", "since": 0})
+    replies = [await next_message(sam) for _ in range(consumers.REPLAY_BURST + 1)]
+    assert [r["type"] for r in replies].count("synced") == consumers.REPLAY_BURST
+    refused = next(r for r in replies if r["type"] == "error")
+    assert refused["retry"] is True
+    await sam.send_json_to(note_message("Still welcome"))
+    assert (await next_message(sam, skip=("panel", "note")))["type"] == "ack"
+
+
+async def test_goals_changed_during_the_session_reach_the_live_room(room, connect):
+    dana = await connect(room, room.dana)
+    await db(goals.add_goal)(
+        session=room.session,
+        author=room.sam,
+        data={"text": "Refunds appear in the export", "perspective": "support"},
+    )
+    panels = {}
+    while set(panels) != {"live-goals", "note-goal"}:
+        message = await next_message(dana, skip=())
+        if message["type"] == "panel" and message["id"] in ("live-goals", "note-goal"):
+            panels[message["id"]] = message["html"]
+    assert "Refunds appear in the export" in panels["live-goals"]
+    assert "Refunds appear in the export" in panels["note-goal"]
+
+
+async def test_panels_carry_the_revision_they_were_rendered_at(room, connect):
+    await db(post)(room, room.sam, "One")
+    dana = await connect(room, room.dana)
+    await dana.send_json_to({"type": "hello", "since": 0})
+    panels = [m for m in await messages_until_synced(dana) if m["type"] == "panel"]
+    assert {panel["revision"] for panel in panels} == {1}

@@ -693,3 +693,24 @@ async def test_a_goal_ticked_off_reaches_everyone_in_the_room(sockets):
     while panel.get("id") != "live-goals":
         panel = await next_message(dana, skip=())
     assert "Problem found</span>" in panel["html"]
+
+
+def test_changing_the_rotation_while_live_restarts_the_countdown_for_everyone(
+    live_session, facilitator
+):
+    before = timezone.now()
+    roles.set_rotation(session=live_session, by=facilitator, data={"rotation_minutes": "7"})
+    live_session.refresh_from_db()
+    assert live_session.rotation_minutes == 7
+    assert before + timedelta(minutes=7) <= live_session.rotation_due_at
+    assert events(live_session) == [(Event.Kind.ROTATION_CHANGED, "Roles rotate every 7 minutes")]
+    roles.set_rotation(session=live_session, by=facilitator, data={"rotation_minutes": ""})
+    live_session.refresh_from_db()
+    assert (live_session.rotation_due_at, live_session.rotation_paused_seconds) == (None, None)
+
+
+def test_reordering_the_rotation_while_live_is_an_event(live_session, facilitator, teammate):
+    first = ParticipantFactory(session=live_session, user=facilitator, rotation_position=0)
+    ParticipantFactory(session=live_session, user=teammate, rotation_position=1)
+    roles.move_in_rotation(participant=first, by=facilitator, up=False)
+    assert events(live_session) == [(Event.Kind.ROLE_CHANGED, "Rotation order is now sam, dana")]

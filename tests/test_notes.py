@@ -101,13 +101,22 @@ def test_a_note_arriving_after_the_end_is_still_kept(live_session, teammate, fac
     assert note.seq == 1
 
 
-@pytest.mark.parametrize("status", ["planning", "decided", "cancelled"])
-def test_notes_are_refused_outside_the_live_session_and_its_review(status, session, teammate):
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        ("planning", "Notes can be written once the session has started."),
+        ("decided", "This session is closed: it takes no more notes."),
+        ("cancelled", "This session is closed: it takes no more notes."),
+    ],
+)
+def test_notes_are_refused_outside_the_live_session_and_its_review(
+    status, reason, session, teammate
+):
     session.status = status
     session.save()
     with pytest.raises(InvalidInput) as refused:
         post(session, teammate)
-    assert "Notes can be written once the session has started." in str(refused.value.form.errors)
+    assert reason in str(refused.value.form.errors)
     assert not Note.objects.exists()
     assert counters(session) == (0, 0)
 
@@ -326,7 +335,7 @@ def test_the_live_room_lists_notes_in_seq_order_without_the_deleted_ones(
     # Stored out of order on purpose: the page orders by seq, not by row.
     Note.objects.filter(pk=first.pk).update(seq=4)
     page = teammate_client.get(room_url(live_session)).content.decode()
-    assert re.findall(r'<li class="note[^"]*" id="note-(\d+)"', page) == ["3", "4"]
+    assert re.findall(r'<div role="listitem" class="note[^"]*" id="note-(\d+)"', page) == ["3", "4"]
     assert "Deleted later" not in page
     assert page.index("Third") < page.index("First")
 
@@ -355,15 +364,26 @@ def test_the_live_room_has_one_status_element_even_after_a_plain_form_post(
     assert status_elements(page) == 1
 
 
-def test_the_live_room_shows_the_session_log(live_session, teammate, facilitator, teammate_client):
+def test_events_stand_in_the_timeline_between_the_notes_around_them(
+    live_session, teammate, facilitator, teammate_client
+):
     goal = GoalFactory(session=live_session, author=teammate, text="Export 500 invoices")
+    post(live_session, teammate, "Before the goal was ticked")
     live.set_goal_status(goal=goal, by=teammate, data={"status": "problem"})
+    post(live_session, teammate, "After the goal was ticked")
     live.end_session(session=live_session, by=facilitator)
     page = teammate_client.get(room_url(live_session)).content.decode()
-    log = page[page.index('id="events"') :]
-    assert log.index("sam marked “Export 500 invoices” as problem found") < log.index(
-        "dana ended the session"
-    )
+    timeline = page[page.index('id="notes"') :]
+    order = [
+        "Before the goal was ticked",
+        "sam marked “Export 500 invoices” as problem found",
+        "After the goal was ticked",
+        "dana ended the session",
+    ]
+    positions = [timeline.index(text) for text in order]
+    assert positions == sorted(positions)
+    # Events are in the timeline, but they are not items of the list of notes.
+    assert timeline.count('<div class="event') == 2
     assert Event.objects.count() == 2
 
 
@@ -379,3 +399,15 @@ def test_a_client_id_of_someone_elses_note_is_refused_and_their_note_kept(
         )
     assert "belongs to another note" in str(refused.value.form.errors)
     assert list(Note.objects.values_list("author", "text")) == [(facilitator.pk, note.text)]
+
+
+def test_a_resend_is_acknowledged_even_after_its_goal_was_deleted(live_session, teammate):
+    """A lost acknowledgement, then the goal merged away: the resend must not be
+    refused, or the client would give the text back and it would be stored twice."""
+    goal = GoalFactory(session=live_session)
+    payload = data("Covered it", goal=str(goal.pk))
+    stored, _ = notes.post_note(session=live_session, author=teammate, data=payload)
+    goal.delete()
+    again, created = notes.post_note(session=live_session, author=teammate, data=payload)
+    assert (again.pk, created) == (stored.pk, False)
+    assert Note.objects.count() == 1

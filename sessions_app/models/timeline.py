@@ -77,10 +77,13 @@ class Event(models.Model):
         ROTATED = "rotated", "Roles rotated"
         ROTATION_PAUSED = "rotation_paused", "Rotation paused"
         ROTATION_RESUMED = "rotation_resumed", "Rotation resumed"
+        ROTATION_CHANGED = "rotation_changed", "Rotation changed"
         GOAL_STATUS = "goal_status", "Goal status"
 
     session = models.ForeignKey(EnsembleSession, on_delete=models.CASCADE, related_name="events")
     revision = models.PositiveBigIntegerField()
+    # Where it stands among the notes: after the note with this seq.
+    after_seq = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # The sentence the timeline shows, written when the event happens so it
     # keeps the names of that moment.

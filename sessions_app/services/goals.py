@@ -11,7 +11,14 @@ from django.db import IntegrityError, transaction
 from sessions_app.forms import GoalForm, MergeGoalsForm
 from sessions_app.models import EnsembleSession, Goal, GoalVote
 from sessions_app.permissions import may_change_goal, require_facilitator
+from sessions_app.services.live import broadcast_panels
 from sessions_app.services.validation import InvalidInput, validated
+
+
+def _refresh_live_room(session: EnsembleSession) -> None:
+    """Goals can still change during the session: the live room shows them as they are."""
+    if session.status in (EnsembleSession.Status.LIVE, EnsembleSession.Status.REVIEW):
+        broadcast_panels(session, "live-goals", "note-goal")
 
 
 def add_goal(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> Goal:
@@ -19,19 +26,23 @@ def add_goal(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> Go
     goal.session = session
     goal.author = author
     goal.save()
+    _refresh_live_room(session)
     return goal
 
 
 def edit_goal(*, goal: Goal, editor, data: Mapping[str, Any]) -> Goal:
     if not may_change_goal(editor, goal):
         raise PermissionDenied("Only the goal's author or the facilitator can edit it.")
-    return validated(GoalForm(data, instance=goal)).save()
+    goal = validated(GoalForm(data, instance=goal)).save()
+    _refresh_live_room(goal.session)
+    return goal
 
 
 def delete_goal(*, goal: Goal, by) -> None:
     if not may_change_goal(by, goal):
         raise PermissionDenied("Only the goal's author or the facilitator can delete it.")
     goal.delete()
+    _refresh_live_room(goal.session)
 
 
 def toggle_vote(*, goal: Goal, voter) -> bool:
@@ -52,6 +63,7 @@ def set_must_cover(*, goal: Goal, by, must_cover: bool) -> Goal:
     require_facilitator(by, goal.session)
     goal.must_cover = must_cover
     goal.save(update_fields=["must_cover", "updated_at"])
+    _refresh_live_room(goal.session)
     return goal
 
 
@@ -74,4 +86,5 @@ def merge_goals(*, session: EnsembleSession, by, data: Mapping[str, Any]) -> Goa
         keep.must_cover = True
         keep.save(update_fields=["must_cover", "updated_at"])
     duplicate.delete()
+    _refresh_live_room(session)
     return keep

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sessions_app.forms import NoteEditForm, NoteForm
@@ -22,33 +22,54 @@ OPEN_FOR_NOTES = (EnsembleSession.Status.LIVE, EnsembleSession.Status.REVIEW)
 
 def post_note(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> tuple[Note, bool]:
     """Store a note once per client id. Returns the note and whether it is new:
-    a resend of a note already stored gets the stored one back, unchanged."""
-    form = validated(NoteForm(data, session=session))
-    with transaction.atomic():
-        locked = lock(session)
-        stored = Note.objects.filter(
-            session=locked, client_id=form.cleaned_data["client_id"]
-        ).first()
-        if stored is not None:
-            if stored.author_id != author.pk:
-                # Client ids are random; one that is someone else's is a client bug,
-                # and acknowledging it would silently drop this author's text.
-                form.add_error("client_id", "This client id belongs to another note.")
+    a resend of a note already stored gets the stored one back, unchanged, even
+    if what it refers to has changed since (its goal deleted, the session ended)."""
+    try:
+        with transaction.atomic():
+            locked = lock(session)
+            stored = _stored(locked, author, data)
+            if stored is not None:
+                return stored, False
+            form = validated(NoteForm(data, session=locked))
+            if locked.status not in OPEN_FOR_NOTES:
+                planning = locked.status == EnsembleSession.Status.PLANNING
+                form.add_error(
+                    None,
+                    "Notes can be written once the session has started."
+                    if planning
+                    else "This session is closed: it takes no more notes.",
+                )
                 raise InvalidInput(form)
-            return stored, False
-        if locked.status not in OPEN_FOR_NOTES:
-            form.add_error(None, "Notes can be written once the session has started.")
-            raise InvalidInput(form)
-        locked.last_seq += 1
-        EnsembleSession.objects.filter(pk=locked.pk).update(last_seq=locked.last_seq)
-        note = form.save(commit=False)
-        note.session = locked
-        note.author = author
-        note.seq = locked.last_seq
-        note.revision = next_revision(locked)
-        note.save()
-        broadcast(locked.pk, note_payload(note))
+            locked.last_seq += 1
+            EnsembleSession.objects.filter(pk=locked.pk).update(last_seq=locked.last_seq)
+            note = form.save(commit=False)
+            note.session = locked
+            note.author = author
+            note.seq = locked.last_seq
+            note.revision = next_revision(locked)
+            note.save()
+            note.payload = note_payload(note)
+            broadcast(locked.pk, note.payload)
+    except IntegrityError as error:
+        # The goal was deleted between the check and the commit.
+        form = NoteForm(data, session=session)
+        form.add_error("goal", "That goal was just removed; send the note again.")
+        raise InvalidInput(form) from error
     return note, True
+
+
+def _stored(session: EnsembleSession, author, data: Mapping[str, Any]) -> Note | None:
+    client_id = data.get("client_id")
+    if not isinstance(client_id, str):
+        return None
+    stored = Note.objects.filter(session=session, client_id=client_id).first()
+    if stored is not None and stored.author_id != author.pk:
+        # Client ids are random; one that is someone else's is a client bug,
+        # and acknowledging it would silently drop this author's text.
+        form = NoteForm(data, session=session)
+        form.add_error("client_id", "This client id belongs to another note.")
+        raise InvalidInput(form)
+    return stored
 
 
 def _own(note: Note, user) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from sessions_app.forms import ParticipantForm, RoleForm, RotationForm
 from sessions_app.models import EnsembleSession, Event, Participant
@@ -89,9 +91,8 @@ def remove_participant(*, participant: Participant, by) -> None:
 def move_in_rotation(*, participant: Participant, by, up: bool) -> None:
     """Swap the participant with their neighbour in the rotation order."""
     require_facilitator(by, participant.session)
-    order = list(
-        participant.session.participants.select_for_update().order_by("rotation_position", "id")
-    )
+    locked = lock(participant.session)
+    order = list(locked.participants.order_by("rotation_position", "id"))
     index = next(i for i, p in enumerate(order) if p.pk == participant.pk)
     other = index - 1 if up else index + 1
     if not 0 <= other < len(order):
@@ -100,8 +101,26 @@ def move_in_rotation(*, participant: Participant, by, up: bool) -> None:
     for position, member in enumerate(order):
         member.rotation_position = position
     Participant.objects.bulk_update(order, ["rotation_position"])
+    names = ", ".join(member.user.get_username() for member in order)
+    _announce_if_live(locked, by, f"Rotation order is now {names}")
 
 
 def set_rotation(*, session: EnsembleSession, by, data: Mapping[str, Any]) -> EnsembleSession:
     require_facilitator(by, session)
-    return validated(RotationForm(data, instance=session)).save()
+    form = validated(RotationForm(data, instance=session))
+    with transaction.atomic():
+        locked = lock(session)
+        minutes = form.cleaned_data["rotation_minutes"]
+        locked.rotation_minutes = minutes
+        if locked.status == EnsembleSession.Status.LIVE:
+            # A new rhythm starts a fresh countdown now, or stops it.
+            due = timezone.now() + timedelta(minutes=minutes) if minutes else None
+            locked.rotation_due_at = due
+            locked.rotation_paused_seconds = None
+            summary = f"Roles rotate every {minutes} minutes" if minutes else "Roles stop rotating"
+            record_event(locked, kind=Event.Kind.ROTATION_CHANGED, summary=summary, actor=by)
+            broadcast_panels(locked, "live-state")
+        fields = ["rotation_minutes", "rotation_due_at", "rotation_paused_seconds"]
+        locked.save(update_fields=fields)
+    session.rotation_minutes = locked.rotation_minutes
+    return locked

@@ -49,7 +49,12 @@ def broadcast(session_id, payload: dict[str, Any]) -> None:
 def record_event(locked: EnsembleSession, *, kind: str, summary: str, actor) -> Event:
     """Store an event in the timeline (inside the caller's transaction) and broadcast it."""
     event = Event.objects.create(
-        session=locked, revision=next_revision(locked), kind=kind, summary=summary, actor=actor
+        session=locked,
+        revision=next_revision(locked),
+        after_seq=locked.last_seq,
+        kind=kind,
+        summary=summary,
+        actor=actor,
     )
     broadcast(locked.pk, event_payload(event))
     return event

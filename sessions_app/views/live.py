@@ -18,8 +18,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from sessions_app.forms import NoteForm
-from sessions_app.live_fragments import LIVE_PAGE, goals_context, room_context, state_context
-from sessions_app.models import EnsembleSession, Event, Goal, Note, Participant
+from sessions_app.live_fragments import (
+    LIVE_PAGE,
+    goals_context,
+    room_context,
+    state_context,
+    timeline,
+)
+from sessions_app.models import EnsembleSession, Goal, Note, Participant
 from sessions_app.permissions import can_facilitate, session_for
 from sessions_app.services import live, notes, roles
 from sessions_app.services.validation import InvalidInput
@@ -34,8 +40,7 @@ def _page(request: HttpRequest, session: EnsembleSession, *, note_form=None, sta
         **room_context(session),
         "can_facilitate": can_facilitate(request.user, session),
         "now": timezone.now(),
-        "notes": Note.objects.for_session(session).visible().select_related("author", "goal"),
-        "events": Event.objects.filter(session=session).order_by("revision"),
+        "timeline": timeline(session),
         "kinds": Note.Kind.choices,
         "members": User.objects.filter(memberships__team_id=session.feature.team_id).order_by(
             "username"

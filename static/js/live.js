@@ -18,17 +18,17 @@
   const REFUSED = { 4401: "Offline: please log in again", 4403: "Offline: not allowed here" };
   const HEARTBEAT_MS = 15000;
   const RESEND_AFTER_MS = 10000;
+  const MAX_IN_FLIGHT = 10;
+  const SYNC_TIMEOUT_MS = 8000;
   const MAX_BACKOFF_MS = 15000;
   const LABELS = { connected: "Connected", reconnecting: "Reconnecting…", offline: "Offline" };
 
   const me = root.dataset.user;
   const statusEl = document.getElementById("connection");
   const notesEl = document.getElementById("notes");
-  const eventsEl = document.getElementById("events");
   const form = document.getElementById("note-form");
   const textEl = document.getElementById("note-text");
   const kindEl = document.getElementById("note-kind");
-  const goalEl = document.getElementById("note-goal");
   const errorsEl = document.getElementById("note-errors");
   const announcer = document.querySelector("[data-announcement]");
   const filters = { kind: document.getElementById("filter-type"), author: document.getElementById("filter-author") };
@@ -49,28 +49,48 @@
 
   // --- The outbox ------------------------------------------------------------
 
-  const outboxKey = `ensemble.outbox.${root.dataset.session}.${me}`;
+  // One localStorage key per unsent note: tabs of the same person add and
+  // remove entries without overwriting each other's. If storage refuses (full,
+  // or disabled), the notes are still kept in this page's memory.
+  const outboxPrefix = `ensemble.outbox.${root.dataset.session}.${me}.`;
+  const inMemory = new Map();
   const sentAt = new Map(); // client id -> when this page last sent it
 
   function readOutbox() {
+    const entries = new Map(inMemory);
     try {
-      return JSON.parse(localStorage.getItem(outboxKey)) || [];
+      for (let i = 0; i < localStorage.length; i += 1) {
+        const key = localStorage.key(i);
+        if (key.startsWith(outboxPrefix)) {
+          const entry = JSON.parse(localStorage.getItem(key));
+          entries.set(entry.client_id, entry);
+        }
+      }
     } catch {
-      return [];
+      // Storage unreadable: what this page holds in memory is all there is.
     }
+    return Array.from(entries.values()).sort((a, b) => a.at - b.at);
   }
 
-  // Read, change, write: another tab of the same person may share the outbox.
-  function changeOutbox(change) {
-    const outbox = readOutbox();
-    change(outbox);
+  function keep(entry) {
+    inMemory.set(entry.client_id, entry);
     try {
-      localStorage.setItem(outboxKey, JSON.stringify(outbox));
+      localStorage.setItem(outboxPrefix + entry.client_id, JSON.stringify(entry));
     } catch {
-      showError("This browser could not keep the unsent note; do not reload until it is sent.");
+      showError("This browser could not store the unsent note; keep this page open until it is sent.");
     }
     renderStatus();
-    return outbox;
+  }
+
+  function forget(clientId) {
+    inMemory.delete(clientId);
+    sentAt.delete(clientId);
+    try {
+      localStorage.removeItem(outboxPrefix + clientId);
+    } catch {
+      // Nothing stored, nothing to remove.
+    }
+    renderStatus();
   }
 
   function newClientId() {
@@ -78,13 +98,19 @@
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  function sendOutbox(onlyStale) {
+  // Send what has not been sent lately, a few at a time: each acknowledgement
+  // makes room for the next, so a long outbox never trips the rate limit.
+  function sendOutbox() {
     if (state !== "connected") return;
     const now = Date.now();
+    let inFlight = Array.from(sentAt.values()).filter((t) => now - t < RESEND_AFTER_MS).length;
     for (const entry of readOutbox()) {
-      if (onlyStale && now - (sentAt.get(entry.client_id) || 0) < RESEND_AFTER_MS) continue;
+      if (inFlight >= MAX_IN_FLIGHT) break;
+      if (now - (sentAt.get(entry.client_id) || 0) < RESEND_AFTER_MS) continue;
       sentAt.set(entry.client_id, now);
-      send({ type: "note", ...entry });
+      inFlight += 1;
+      const { at, ...note } = entry;
+      send({ type: "note", ...note });
     }
   }
 
@@ -124,8 +150,7 @@
     ws.onopen = () => {
       if (socket !== ws) return;
       lastHeard = Date.now();
-      syncing = true;
-      send({ type: "hello", since: revision });
+      sync();
       startHeartbeat();
     };
     ws.onmessage = (message) => {
@@ -174,7 +199,7 @@
         return;
       }
       send({ type: "ping" });
-      sendOutbox(true);
+      sendOutbox();
     }, HEARTBEAT_MS);
   }
 
@@ -182,10 +207,19 @@
     clearInterval(heartbeatTimer);
   }
 
-  function resync() {
-    if (syncing) return;
+  let syncTimer = null;
+
+  // Ask for everything after our revision. A replay that never completes (the
+  // request was refused, the answer lost) is asked for again.
+  function sync() {
     syncing = true;
+    clearTimeout(syncTimer);
+    syncTimer = setTimeout(() => socket && sync(), SYNC_TIMEOUT_MS);
     send({ type: "hello", since: revision });
+  }
+
+  function resync() {
+    if (!syncing) sync();
   }
 
   window.addEventListener("online", () => {
@@ -212,15 +246,20 @@
         break;
       case "synced":
         syncing = false;
+        clearTimeout(syncTimer);
         attempt = 0;
         revision = Math.max(revision, message.revision);
         clockOffset = Date.parse(message.now) - Date.now();
         setState("connected");
-        sendOutbox(false);
+        sendOutbox();
         break;
       case "ack":
-        changeOutbox((outbox) => removeEntry(outbox, message.client_id));
+        forget(message.client_id);
+        // The stored note may already be on the page (a reload rendered it)
+        // while its pending copy is still shown: the copy goes in any case.
+        removePending(message.client_id);
         applyChange(message.note, applyNote);
+        sendOutbox();
         break;
       case "pong":
         clockOffset = Date.parse(message.now) - Date.now();
@@ -255,40 +294,57 @@
     removePending(note.client_id);
     if ((noteRevisions.get(note.seq) || 0) >= note.revision) return;
     noteRevisions.set(note.seq, note.revision);
-    const existing = notesEl.querySelector(`li[data-seq="${note.seq}"]`);
+    const existing = notesEl.querySelector(`.note[data-seq="${note.seq}"]`);
     if (note.deleted) {
       existing?.remove();
     } else {
       const item = prepare(fromHTML(note.html));
       if (existing) existing.replaceWith(item);
-      else insertBySeq(item);
+      else insertInOrder(item);
     }
     updateEmpty();
   }
 
-  function insertBySeq(item) {
-    const seq = Number(item.dataset.seq);
-    const after = Array.from(notesEl.children).find(
-      (li) => !li.dataset.seq || Number(li.dataset.seq) > seq,
-    );
-    notesEl.insertBefore(item, after || null);
+  // The timeline's order: a note by its seq; an event after the note with its
+  // after_seq (and after earlier events there); pending notes last.
+  function position(el) {
+    if (el.dataset.seq) return [Number(el.dataset.seq), 0, 0];
+    if (el.dataset.afterSeq) return [Number(el.dataset.afterSeq), 1, Number(el.dataset.revision)];
+    return [Infinity, 0, 0];
+  }
+
+  function before(a, b) {
+    for (let i = 0; i < 3; i += 1) if (a[i] !== b[i]) return a[i] < b[i];
+    return false;
+  }
+
+  function insertInOrder(item) {
+    const place = position(item);
+    const next = Array.from(notesEl.children).find((el) => before(place, position(el)));
+    notesEl.insertBefore(item, next || null);
   }
 
   function applyEvent(event) {
-    if (eventsEl.querySelector(`li[data-revision="${event.revision}"]`)) return;
+    if (notesEl.querySelector(`.event[data-revision="${event.revision}"]`)) return;
     const item = fromHTML(event.html);
-    const after = Array.from(eventsEl.children).find(
-      (li) => Number(li.dataset.revision) > event.revision,
-    );
-    eventsEl.insertBefore(item, after || null);
-    if (!syncing) announce(item.textContent.trim().replace(/^\S+\s+/, ""));
+    insertInOrder(applyFilters(item));
+    updateEmpty();
+    if (!syncing) announce(item.querySelector(".event-summary")?.textContent.trim() || "");
   }
+
+  const panelRevisions = new Map();
 
   function replacePanel(panel) {
     const old = document.getElementById(panel.id);
-    if (!old) return;
+    // Panels are rendered on several threads and processes: one rendered
+    // before the one already shown must not replace it.
+    if (!old || (panelRevisions.get(panel.id) || 0) > panel.revision) return;
+    panelRevisions.set(panel.id, panel.revision);
     const focused = old.contains(document.activeElement) ? document.activeElement.id : "";
     const fresh = fromHTML(panel.html);
+    if (old.tagName === "SELECT" && fresh.querySelector(`option[value="${CSS.escape(old.value)}"]`)) {
+      fresh.value = old.value; // the person's choice survives a refresh of the choices
+    }
     old.replaceWith(fresh);
     if (window.htmx) window.htmx.process(fresh);
     if (focused) document.getElementById(focused)?.focus();
@@ -298,19 +354,21 @@
   function refuseNote(message) {
     showError(message.message);
     if (!message.client_id) return;
-    // The server will never take this note as it is: give the text back.
-    let refused = null;
-    changeOutbox((outbox) => {
-      refused = outbox.find((entry) => entry.client_id === message.client_id);
-      removeEntry(outbox, message.client_id);
-    });
-    removePending(message.client_id);
-    if (refused && !textEl.value) textEl.value = refused.text;
-  }
-
-  function removeEntry(outbox, clientId) {
-    const index = outbox.findIndex((entry) => entry.client_id === clientId);
-    if (index >= 0) outbox.splice(index, 1);
+    // The server will never take this note as it is. It leaves the outbox but
+    // stays on the page, marked, with its text, until the author dismisses it.
+    forget(message.client_id);
+    const item = notesEl.querySelector(
+      `.note.pending[data-client-id="${CSS.escape(message.client_id)}"]`,
+    );
+    if (!item) return;
+    item.classList.add("refused");
+    item.querySelector(".note-meta").textContent = `Not sent: ${message.message}`;
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "link";
+    dismiss.dataset.action = "dismiss";
+    dismiss.textContent = "Dismiss";
+    item.append(dismiss);
   }
 
   // --- The timeline on the page --------------------------------------------------
@@ -324,7 +382,8 @@
   }
 
   function addPending(entry) {
-    const item = document.createElement("li");
+    const item = document.createElement("div");
+    item.setAttribute("role", "listitem");
     item.className = `note pending kind-${entry.kind}`;
     item.dataset.clientId = entry.client_id;
     item.dataset.kind = entry.kind;
@@ -342,7 +401,7 @@
   }
 
   function removePending(clientId) {
-    notesEl.querySelector(`li.pending[data-client-id="${CSS.escape(clientId || "")}"]`)?.remove();
+    notesEl.querySelector(`.note.pending[data-client-id="${CSS.escape(clientId || "")}"]`)?.remove();
   }
 
   function updateEmpty() {
@@ -354,8 +413,12 @@
     const kind = filters.kind?.value;
     const author = filters.author?.value;
     const items = item ? [item] : notesEl.children;
-    for (const li of items) {
-      li.hidden = Boolean((kind && li.dataset.kind !== kind) || (author && li.dataset.author !== author));
+    for (const el of items) {
+      if (el.classList.contains("event")) {
+        el.hidden = Boolean(kind || author); // a filtered view shows notes only
+      } else {
+        el.hidden = Boolean((kind && el.dataset.kind !== kind) || (author && el.dataset.author !== author));
+      }
     }
     return item;
   }
@@ -378,15 +441,13 @@
       client_id: newClientId(),
       kind: kindEl.value,
       text,
-      goal: goalEl.value || null,
+      goal: document.getElementById("note-goal").value || null,
+      at: Date.now(),
     };
-    changeOutbox((outbox) => outbox.push(entry));
+    keep(entry);
     addPending(entry);
     textEl.value = "";
-    if (state === "connected") {
-      sentAt.set(entry.client_id, Date.now());
-      send({ type: "note", ...entry });
-    }
+    sendOutbox();
   }
 
   form.addEventListener("submit", (event) => {
@@ -421,7 +482,12 @@
 
   notesEl.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-action]");
-    const item = button?.closest("li[data-seq]");
+    if (button?.dataset.action === "dismiss") {
+      button.closest(".note")?.remove();
+      updateEmpty();
+      return;
+    }
+    const item = button?.closest(".note[data-seq]");
     if (!item) return;
     const seq = Number(item.dataset.seq);
     if (state !== "connected") {
@@ -508,11 +574,18 @@
 
   // --- Start ---------------------------------------------------------------------------
 
-  for (const item of notesEl.querySelectorAll("li[data-seq]")) {
+  for (const item of notesEl.querySelectorAll(".note[data-seq]")) {
     noteRevisions.set(Number(item.dataset.seq), Number(item.dataset.revision));
     prepare(item);
   }
-  for (const entry of readOutbox()) addPending(entry);
+  for (const entry of readOutbox()) {
+    // Stored already (its acknowledgement was lost before a reload): the page shows it.
+    if (notesEl.querySelector(`.note[data-seq][data-client-id="${CSS.escape(entry.client_id)}"]`)) {
+      forget(entry.client_id);
+    } else {
+      addPending(entry);
+    }
+  }
   // The plain form would post with a fixed client id; the client makes its own.
   form.querySelector('input[name="client_id"]')?.remove();
   setInterval(tick, 1000);

@@ -11,7 +11,7 @@ import time
 
 from playwright.sync_api import expect
 
-from sessions_app.models import Note
+from sessions_app.models import EnsembleSession, Note
 from tests.e2e import test_live_room as live
 from tests.e2e.test_live_room import (
     OTHER_GOAL,
@@ -24,7 +24,7 @@ from tests.e2e.test_live_room import (
     note_texts,
     notes_list,
     pending_items,
-    session_log,
+    timeline_events,
     write_note,
 )
 
@@ -109,7 +109,7 @@ def test_notes_written_on_both_sides_while_cut_arrive_once_in_one_order(open_roo
     # The goal ticked while sam was away reached him, once, with its log line.
     expect(goal_button(sam, OTHER_GOAL, "Covered")).to_have_attribute("aria-pressed", "true")
     for page in (dana, sam):
-        expect(session_log(page).get_by_role("listitem")).to_have_text(
+        expect(timeline_events(page)).to_have_text(
             [re.compile(f"dana marked “{OTHER_GOAL}” as covered")]
         )
 
@@ -221,4 +221,49 @@ def test_a_note_whose_acknowledgement_is_lost_is_resent_and_stored_once(open_roo
     assert posted[0]["client_id"] == posted[1]["client_id"] == Note.objects.get().client_id
     link.cut()
     expect(connection(sam)).to_have_text("Reconnecting…")
+    room.assert_clean()
+
+
+def test_a_reload_after_a_lost_acknowledgement_shows_the_note_once(open_room):
+    room = open_room()
+    sam, link = room.sam, room.sam_link
+    link.swallow = lambda message: message.get("type") in {"ack", "note"}
+    link.cut()
+    link.restore()
+    expect(connection(sam)).to_have_text("Connected", timeout=RECONNECT_MS)
+    write_note(sam, "Stored before the reload", "Bug")
+    expect(note_item(room.dana, "Stored before the reload")).to_be_visible()
+    expect(pending_items(sam)).to_have_count(1)
+
+    link.swallow = None
+    sam.reload()
+
+    # The page renders the stored note; the outbox's copy is recognised, not shown again.
+    expect(connection(sam)).to_have_text("Connected", timeout=RECONNECT_MS)
+    expect(note_items(sam)).to_have_count(1)
+    expect(pending_items(sam)).to_have_count(0)
+    assert_outbox_empty(sam)
+    assert Note.objects.count() == 1
+    room.assert_clean()
+
+
+def test_notes_the_server_refuses_stay_on_the_page_with_the_reason(open_room):
+    room = open_room()
+    sam, link = room.sam, room.sam_link
+    link.cut()
+    write_note(sam, "First note that comes too late")
+    write_note(sam, "Second note that comes too late")
+    EnsembleSession.objects.filter(pk=room.session.pk).update(status="decided")
+    link.restore()
+
+    refused = notes_list(sam).locator(".note.refused")
+    expect(refused).to_have_count(2, timeout=RECONNECT_MS)
+    expect(refused.first).to_contain_text("Not sent: This session is closed")
+    expect(refused.first).to_contain_text("First note that comes too late")
+    expect(refused.nth(1)).to_contain_text("Second note that comes too late")
+    assert_outbox_empty(sam)
+    assert Note.objects.count() == 0
+
+    refused.first.get_by_role("button", name="Dismiss").click()
+    expect(refused).to_have_count(1)
     room.assert_clean()
