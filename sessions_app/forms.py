@@ -1,4 +1,4 @@
-"""Forms validate every write, whether it comes from a page or (later) a websocket."""
+"""Forms validate every write, whether it comes from a page or the websocket."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.validators import RegexValidator
 
 from sessions_app.models import (
+    ConfidenceVote,
     DashboardLink,
+    Decision,
     EnsembleSession,
     Feature,
+    FollowUp,
     Goal,
     Note,
     Participant,
@@ -242,3 +245,62 @@ class NoteEditForm(PlainLabels, forms.ModelForm):
 
 class GoalStatusForm(PlainLabels, forms.Form):
     status = forms.ChoiceField(choices=Goal.Status.choices)
+
+
+class ConfidenceVoteForm(PlainLabels, forms.ModelForm):
+    class Meta:
+        model = ConfidenceVote
+        fields = ["score", "comment"]
+        labels = {"score": "Confidence", "comment": "Comment"}
+        widgets = {
+            "score": forms.RadioSelect(choices=[(n, str(n)) for n in range(1, 6)]),
+            "comment": forms.TextInput(),
+        }
+        error_messages = {"score": {"required": "Choose your confidence, from 1 to 5."}}
+
+
+class DecisionForm(PlainLabels, forms.ModelForm):
+    class Meta:
+        model = Decision
+        fields = ["outcome", "rationale", "revision_reason"]
+        labels = {
+            "outcome": "Decision",
+            "rationale": "Rationale",
+            "revision_reason": "Reason for the revision",
+        }
+        widgets = {
+            "rationale": forms.Textarea(attrs={"rows": 4}),
+            "revision_reason": forms.Textarea(attrs={"rows": 2}),
+        }
+        error_messages = {"rationale": {"required": "Say why: the rationale is required."}}
+
+    def __init__(self, *args, session: EnsembleSession, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.session = session
+        self.revising = session.decisions.exists()
+        if not self.revising:
+            del self.fields["revision_reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.revising and not (cleaned.get("revision_reason") or "").strip():
+            self.add_error("revision_reason", "Revising a decision needs a reason.")
+        conditional = cleaned.get("outcome") == Decision.Outcome.GO_WITH_CONDITIONS
+        if conditional and not self.session.follow_ups.exists():
+            self.add_error(
+                "outcome", "“Go with conditions” needs at least one follow-up: add it first."
+            )
+        return cleaned
+
+
+class FollowUpForm(PlainLabels, forms.ModelForm):
+    class Meta:
+        model = FollowUp
+        fields = ["text", "owner", "due", "tracker_url"]
+        labels = {"text": "Follow-up", "owner": "Owner", "due": "Due"}
+        widgets = {"due": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args, session: EnsembleSession, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = team_members(session.feature.team)
+        self.fields["owner"].label_from_instance = lambda user: user.get_username()

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from sessions_app.views import accounts, dashboard, features, goals, live, planning, roles
+from sessions_app.views import (
+    accounts,
+    dashboard,
+    features,
+    goals,
+    live,
+    planning,
+    review,
+    roles,
+)
 
 session = "sessions/<uuid:session_id>/"
 goal = session + "goals/<int:goal_id>/"
@@ -51,4 +60,18 @@ urlpatterns = [
     path(session + "rotation/resume/", live.resume, name="live_resume"),
     path(goal + "status/", live.goal_status, name="live_goal_status"),
     path(participant + "live-role/", live.role, name="live_role"),
+    # After the session
+    path(session + "review/", review.review_page, name="review"),
+    path(session + "review/vote/", review.vote, name="review_vote"),
+    path(session + "review/reveal/", review.reveal, name="review_reveal"),
+    path(session + "review/decision/", review.decide, name="review_decide"),
+    path(session + "review/follow-ups/", review.follow_up_add, name="follow_up_add"),
+    path(
+        session + "review/follow-ups/<int:follow_up_id>/done/",
+        review.follow_up_done,
+        name="follow_up_done",
+    ),
+    path(session + "export.json", review.export_json, name="export_json"),
+    path(session + "export.md", review.export_md, name="export_md"),
+    path(session + "export.csv", review.export_csv, name="export_csv"),
 ]

@@ -8,7 +8,16 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 
-from sessions_app.models import Event, Goal, Invite, Note, Participant
+from sessions_app.models import (
+    ConfidenceVote,
+    Decision,
+    Event,
+    FollowUp,
+    Goal,
+    Invite,
+    Note,
+    Participant,
+)
 from sessions_app.urls import urlpatterns
 from tests.factories import GoalFactory, InviteFactory, ParticipantFactory
 
@@ -37,6 +46,7 @@ def rows(session, facilitator, teammate):
     goal = GoalFactory(session=session, author=teammate, text="Untouched")
     participant = ParticipantFactory(session=session, user=teammate, role="observer")
     invite = InviteFactory(team=session.feature.team, created_by=facilitator)
+    follow_up = FollowUp.objects.create(session=session, text="Untouched", owner=teammate)
     return {
         "session_id": session.pk,
         "feature_id": session.feature.pk,
@@ -45,6 +55,7 @@ def rows(session, facilitator, teammate):
         "participant_id": participant.pk,
         "invite_id": invite.pk,
         "token": invite.token,
+        "follow_up_id": follow_up.pk,
     }
 
 
@@ -66,6 +77,9 @@ def snapshot(session) -> tuple:
         .values_list("title", "rotation_minutes", "status", "revision")[0],
         Note.objects.count(),
         Event.objects.count(),
+        list(FollowUp.objects.values_list("pk", "text", "done")),
+        ConfidenceVote.objects.count(),
+        Decision.objects.count(),
     )
 
 

@@ -65,6 +65,8 @@ class EnsembleSession(models.Model):
     # many seconds were left. Clients count down from these server values.
     rotation_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     rotation_paused_seconds = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # Confidence votes stay hidden until everyone voted or the facilitator reveals them.
+    votes_revealed = models.BooleanField(default=False, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -1,0 +1,144 @@
+"""What the review page and the exports report of a session: one reading of the
+database, shared by both, so the page and the files never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count
+
+from sessions_app.models import (
+    ConfidenceVote,
+    Decision,
+    EnsembleSession,
+    Event,
+    FollowUp,
+    Goal,
+    Note,
+    Participant,
+)
+from sessions_app.services.outcome import voters, votes_visible
+
+# Bugs and friction first: what must be fixed before customers see the feature.
+KIND_ORDER = ["bug", "friction", "error", "question", "journey", "observation", "idea"]
+# Goal coverage, must-cover goals first; an open goal nobody touched says so.
+COVERAGE_ORDER = ["covered", "problem", "skipped", "open"]
+
+
+@dataclass
+class GoalCoverage:
+    goal: Goal
+    note_count: int
+
+    @property
+    def coverage(self) -> str:
+        if self.goal.status == Goal.Status.OPEN:
+            return "never touched" if not self.note_count else "open"
+        return self.goal.get_status_display().lower()
+
+
+def clock(delta: timedelta | None) -> str:
+    """Elapsed time as H:MM:SS, from the session's start."""
+    if delta is None:
+        return ""
+    seconds = max(0, int(delta.total_seconds()))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    elapsed: timedelta | None
+    note: Note | None = None
+    event: Event | None = None
+
+    @property
+    def clock(self) -> str:
+        return clock(self.elapsed)
+
+
+@dataclass
+class Report:
+    session: EnsembleSession
+    goals: list[GoalCoverage]
+    notes: list[Note]
+    notes_by_kind: list[tuple[str, list[Note]]]
+    timeline: list[TimelineEntry]
+    participants: list[Participant]
+    role_changes: list[TimelineEntry]
+    decision: Decision | None
+    decision_history: list[Decision]
+    follow_ups: list[FollowUp]
+    votes: list[ConfidenceVote]
+    votes_visible: bool
+    voters_expected: int
+    distribution: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def average_confidence(self) -> float | None:
+        if not self.votes:
+            return None
+        return round(sum(vote.score for vote in self.votes) / len(self.votes), 1)
+
+
+def elapsed(session: EnsembleSession, at: datetime) -> timedelta | None:
+    return at - session.started_at if session.started_at else None
+
+
+def build(session: EnsembleSession) -> Report:
+    notes = list(
+        Note.objects.for_session(session).visible().select_related("author", "goal").order_by("seq")
+    )
+    events = list(
+        Event.objects.filter(session=session).select_related("actor").order_by("revision")
+    )
+    counts: dict[int, int] = {}
+    for note in notes:
+        if note.goal_id:
+            counts[note.goal_id] = counts.get(note.goal_id, 0) + 1
+    goals = sorted(
+        (
+            GoalCoverage(goal, counts.get(goal.pk, 0))
+            for goal in session.goals.annotate(vote_count=Count("votes"))
+        ),
+        key=lambda item: (
+            not item.goal.must_cover,
+            COVERAGE_ORDER.index(item.goal.status),
+            item.goal.pk,
+        ),
+    )
+    by_kind = [
+        (Note.Kind(kind).label, [note for note in notes if note.kind == kind])
+        for kind in KIND_ORDER
+    ]
+    timeline = sorted(
+        [TimelineEntry(n.created_at, elapsed(session, n.created_at), note=n) for n in notes]
+        + [TimelineEntry(e.created_at, elapsed(session, e.created_at), event=e) for e in events],
+        key=lambda entry: entry.at,
+    )
+    decisions = list(session.decisions.select_related("decided_by").order_by("decided_at", "id"))
+    votes = list(session.confidence_votes.select_related("voter"))
+    visible = votes_visible(session)
+    return Report(
+        session=session,
+        goals=goals,
+        notes=notes,
+        notes_by_kind=[(label, items) for label, items in by_kind if items],
+        timeline=timeline,
+        participants=list(session.participants.select_related("user")),
+        role_changes=[
+            entry
+            for entry in timeline
+            if entry.event and entry.event.kind in (Event.Kind.ROLE_CHANGED, Event.Kind.ROTATED)
+        ],
+        decision=decisions[-1] if decisions else None,
+        decision_history=decisions[:-1],
+        follow_ups=list(session.follow_ups.select_related("owner")),
+        votes=votes,
+        votes_visible=visible,
+        voters_expected=len(voters(session)),
+        distribution=[(n, sum(1 for v in votes if v.score == n)) for n in range(1, 6)]
+        if visible
+        else [],
+    )
