@@ -33,6 +33,12 @@ urlpatterns = [
     path("features/new/", features.feature_create, name="feature_create"),
     path("features/<uuid:feature_id>/", features.feature_detail, name="feature_detail"),
     path("features/<uuid:feature_id>/edit/", features.feature_edit, name="feature_edit"),
+    path("features/<uuid:feature_id>/rollout/", features.rollout_add, name="rollout_add"),
+    path(
+        "features/<uuid:feature_id>/rollout/<int:stage_id>/<slug:action>/",
+        features.rollout_stage,
+        name="rollout_stage",
+    ),
     # Planning a session
     path("sessions/new/", planning.session_create, name="session_create"),
     path(session, planning.session_plan, name="session_plan"),

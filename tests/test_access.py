@@ -17,6 +17,7 @@ from sessions_app.models import (
     Invite,
     Note,
     Participant,
+    RolloutStage,
 )
 from sessions_app.urls import urlpatterns
 from tests.factories import GoalFactory, InviteFactory, ParticipantFactory
@@ -47,6 +48,7 @@ def rows(session, facilitator, teammate):
     participant = ParticipantFactory(session=session, user=teammate, role="observer")
     invite = InviteFactory(team=session.feature.team, created_by=facilitator)
     follow_up = FollowUp.objects.create(session=session, text="Untouched", owner=teammate)
+    stage = RolloutStage.objects.create(feature=session.feature, position=1, name="Internal")
     return {
         "session_id": session.pk,
         "feature_id": session.feature.pk,
@@ -56,6 +58,8 @@ def rows(session, facilitator, teammate):
         "invite_id": invite.pk,
         "token": invite.token,
         "follow_up_id": follow_up.pk,
+        "stage_id": stage.pk,
+        "action": "approve",
     }
 
 
@@ -80,6 +84,7 @@ def snapshot(session) -> tuple:
         list(FollowUp.objects.values_list("pk", "text", "done")),
         ConfidenceVote.objects.count(),
         Decision.objects.count(),
+        list(RolloutStage.objects.values_list("pk", "name", "status", "position")),
     )
 
 

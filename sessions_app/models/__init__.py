@@ -4,7 +4,7 @@ from sessions_app.models.features import Feature
 from sessions_app.models.goals import Goal, GoalVote
 from sessions_app.models.metrics import Measurement, Metric
 from sessions_app.models.outcome import ConfidenceVote, Decision, FollowUp
-from sessions_app.models.rollout import RolloutStage
+from sessions_app.models.rollout import RolloutChange, RolloutStage
 from sessions_app.models.sessions import DashboardLink, EnsembleSession, Participant
 from sessions_app.models.teams import Invite, Membership, Team
 from sessions_app.models.timeline import Event, Note, Presence
@@ -26,6 +26,7 @@ __all__ = [
     "Note",
     "Participant",
     "Presence",
+    "RolloutChange",
     "RolloutStage",
     "Team",
 ]

@@ -12,6 +12,7 @@ from django.utils import timezone
 from sessions_app.forms import ConfidenceVoteForm, DecisionForm, FollowUpForm
 from sessions_app.models import ConfidenceVote, Decision, EnsembleSession, FollowUp
 from sessions_app.permissions import require_facilitator
+from sessions_app.services import rollout
 from sessions_app.services.live import broadcast_panels
 from sessions_app.services.timeline import lock
 from sessions_app.services.validation import InvalidInput, validated
@@ -69,6 +70,8 @@ def record_decision(*, session: EnsembleSession, by, data: Mapping[str, Any]) ->
         decision.session = locked
         decision.decided_by = by
         decision.save()
+        if decision.outcome == Decision.Outcome.NO_GO:
+            rollout.pause_for_no_go(session=locked, decision=decision, by=by)
         if locked.status != Status.DECIDED:
             locked.status = Status.DECIDED
             locked.save(update_fields=["status"])

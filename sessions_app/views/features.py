@@ -4,13 +4,15 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from sessions_app.forms import FeatureForm
-from sessions_app.permissions import current_membership, feature_for
-from sessions_app.services import features
+from sessions_app.models import RolloutStage
+from sessions_app.permissions import current_membership, feature_for, is_owner
+from sessions_app.services import features, rollout
 from sessions_app.services.validation import InvalidInput
 
 
@@ -46,7 +48,10 @@ def feature_detail(request: HttpRequest, feature_id: UUID) -> HttpResponse:
         {
             "feature": feature,
             "sessions": feature.sessions.select_related("facilitator"),
-            "stages": feature.rollout_stages.all(),
+            "stages": feature.rollout_stages.select_related("gate_decision__session"),
+            "gate": rollout.gate(feature),
+            "is_owner": is_owner(request.user, feature.team),
+            "changes": feature.rollout_changes.select_related("actor")[:100],
             "metrics": feature.metrics.all(),
         },
     )
@@ -71,3 +76,53 @@ def feature_edit(request: HttpRequest, feature_id: UUID) -> HttpResponse:
         {"form": form, "feature": feature},
         status=400 if form.is_bound else 200,
     )
+
+
+# --- The rollout plan ------------------------------------------------------------
+
+STAGE_ACTIONS = {
+    "approve": lambda stage, request: rollout.approve(stage=stage, by=request.user),
+    "override": lambda stage, request: rollout.override(
+        stage=stage, by=request.user, reason=request.POST.get("reason", "")
+    ),
+    "enable": lambda stage, request: rollout.enable(stage=stage, by=request.user),
+    "pause": lambda stage, request: rollout.pause(
+        stage=stage, by=request.user, reason=request.POST.get("reason", "")
+    ),
+    "rename": lambda stage, request: rollout.rename_stage(
+        stage=stage, by=request.user, data=request.POST
+    ),
+    "up": lambda stage, request: rollout.move_stage(stage=stage, by=request.user, up=True),
+    "down": lambda stage, request: rollout.move_stage(stage=stage, by=request.user, up=False),
+    "remove": lambda stage, request: rollout.remove_stage(stage=stage, by=request.user),
+}
+
+
+def _plan(feature_id: UUID) -> str:
+    return reverse("feature_detail", kwargs={"feature_id": feature_id}) + "#rollout"
+
+
+@login_required
+@require_POST
+def rollout_stage(request: HttpRequest, feature_id: UUID, stage_id: int, action: str):
+    feature = feature_for(request.user, feature_id)
+    stage = get_object_or_404(RolloutStage, pk=stage_id, feature=feature)
+    stage.feature = feature
+    if action not in STAGE_ACTIONS:
+        raise Http404
+    try:
+        STAGE_ACTIONS[action](stage, request)
+    except rollout.RolloutRefused as refused:
+        messages.error(request, str(refused))
+    return redirect(_plan(feature.pk))
+
+
+@login_required
+@require_POST
+def rollout_add(request: HttpRequest, feature_id: UUID):
+    feature = feature_for(request.user, feature_id)
+    try:
+        rollout.add_stage(feature=feature, by=request.user, data=request.POST)
+    except rollout.RolloutRefused as refused:
+        messages.error(request, str(refused))
+    return redirect(_plan(feature.pk))
