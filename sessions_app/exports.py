@@ -116,7 +116,7 @@ def to_markdown(report: Report) -> str:
         box = "x" if item.done else " "
         owner = f" — {_md(_username(item.owner))}" if item.owner else ""
         due = f", due {item.due:%Y-%m-%d}" if item.due else ""
-        link = f" ({item.tracker_url})" if item.tracker_url else ""
+        link = f" ({_md(item.tracker_url)})" if item.tracker_url else ""
         lines.append(f"- [{box}] {_md(item.text)}{owner}{due}{link}")
     if not report.follow_ups:
         lines.append("None.")

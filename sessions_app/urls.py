@@ -1,5 +1,6 @@
 from django.urls import path
 
+from sessions_app import api
 from sessions_app.views import (
     accounts,
     dashboard,
@@ -17,8 +18,16 @@ participant = session + "participants/<int:participant_id>/"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
+    # The read API (token authentication)
+    path(
+        "api/v1/features/<str:flag_key>/rollout",
+        api.feature_rollout,
+        name="api_feature_rollout",
+    ),
     # Accounts and teams
     path("accounts/signup/", accounts.signup, name="signup"),
+    path("account/", accounts.account, name="account"),
+    path("account/tokens/<int:token_id>/revoke/", accounts.token_revoke, name="token_revoke"),
     path("teams/new/", accounts.team_create, name="team_create"),
     path("teams/<uuid:team_id>/switch/", accounts.team_switch, name="team_switch"),
     path("team/", accounts.team, name="team"),

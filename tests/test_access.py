@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from sessions_app.models import (
+    ApiToken,
     ConfidenceVote,
     Decision,
     Event,
@@ -19,11 +20,14 @@ from sessions_app.models import (
     Participant,
     RolloutStage,
 )
+from sessions_app.services.tokens import create_token
 from sessions_app.urls import urlpatterns
 from tests.factories import GoalFactory, InviteFactory, ParticipantFactory
 
 # Reachable without signing in, on purpose.
 PUBLIC = {"signup", "invite_accept"}
+# The read API authenticates by token, not session: tests/test_api.py covers it.
+TOKEN_AUTH = {"api_feature_rollout"}
 # An invite link is a capability: whoever holds it may join, by design.
 CAPABILITY = {"invite_accept"}
 # Not tied to one team's row: an outsider uses them for their own team.
@@ -35,6 +39,7 @@ OWN_TEAM = {
     "invite_create",
     "feature_create",
     "session_create",
+    "account",
 }
 
 
@@ -49,6 +54,7 @@ def rows(session, facilitator, teammate):
     invite = InviteFactory(team=session.feature.team, created_by=facilitator)
     follow_up = FollowUp.objects.create(session=session, text="Untouched", owner=teammate)
     stage = RolloutStage.objects.create(feature=session.feature, position=1, name="Internal")
+    token, _ = create_token(user=teammate, name="Pipeline")
     return {
         "session_id": session.pk,
         "feature_id": session.feature.pk,
@@ -60,6 +66,8 @@ def rows(session, facilitator, teammate):
         "follow_up_id": follow_up.pk,
         "stage_id": stage.pk,
         "action": "approve",
+        "token_id": token.pk,
+        "flag_key": session.feature.flag_key,
     }
 
 
@@ -85,10 +93,11 @@ def snapshot(session) -> tuple:
         ConfidenceVote.objects.count(),
         Decision.objects.count(),
         list(RolloutStage.objects.values_list("pk", "name", "status", "position")),
+        list(ApiToken.objects.values_list("pk", "revoked_at")),
     )
 
 
-@pytest.mark.parametrize("name", sorted(set(named(urlpatterns)) - PUBLIC))
+@pytest.mark.parametrize("name", sorted(set(named(urlpatterns)) - PUBLIC - TOKEN_AUTH))
 def test_anonymous_visitor_is_sent_to_log_in(name, rows):
     checked = 0
     for method in ("get", "post"):
@@ -102,7 +111,9 @@ def test_anonymous_visitor_is_sent_to_log_in(name, rows):
     assert checked, f"{name} answered neither GET nor POST"
 
 
-@pytest.mark.parametrize("name", sorted(set(named(urlpatterns)) - OWN_TEAM - CAPABILITY))
+@pytest.mark.parametrize(
+    "name", sorted(set(named(urlpatterns)) - OWN_TEAM - CAPABILITY - TOKEN_AUTH)
+)
 def test_outsider_gets_404_and_changes_nothing(name, rows, session, outsider_client):
     before = snapshot(session)
     checked = 0

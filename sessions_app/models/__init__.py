@@ -8,8 +8,10 @@ from sessions_app.models.rollout import RolloutChange, RolloutStage
 from sessions_app.models.sessions import DashboardLink, EnsembleSession, Participant
 from sessions_app.models.teams import Invite, Membership, Team
 from sessions_app.models.timeline import Event, Note, Presence
+from sessions_app.models.tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
     "ConfidenceVote",
     "Decision",
     "FollowUp",

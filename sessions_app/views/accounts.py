@@ -14,9 +14,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sessions_app.forms import SignUpForm, TeamForm
-from sessions_app.models import Invite, Team
+from sessions_app.models import ApiToken, Invite, Team
 from sessions_app.permissions import current_membership, set_current_team
-from sessions_app.services import teams
+from sessions_app.services import teams, tokens
 from sessions_app.services.validation import InvalidInput
 
 
@@ -136,3 +136,30 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         "sessions_app/invite.html",
         {"invite": invite, "already_member": already_member},
     )
+
+
+# --- Personal API tokens ----------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's page: their API tokens. A new token is shown once,
+    in the answer to the form that created it, and never again."""
+    new_token = ""
+    if request.method == "POST":
+        _, new_token = tokens.create_token(user=request.user, name=request.POST.get("name", ""))
+    return render(
+        request,
+        "sessions_app/account.html",
+        {"tokens": request.user.api_tokens.all(), "new_token": new_token},
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    tokens.revoke_token(token=token, by=request.user)
+    messages.success(request, f"Token “{token.name}” revoked: it no longer reads anything.")
+    return redirect("account")
