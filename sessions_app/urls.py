@@ -38,6 +38,8 @@ urlpatterns = [
         name="invite_revoke",
     ),
     path("invites/<str:token>/", accounts.invite_accept, name="invite_accept"),
+    path("team/webhooks/", accounts.webhook_add, name="webhook_add"),
+    path("team/webhooks/<int:webhook_id>/remove/", accounts.webhook_remove, name="webhook_remove"),
     # Features
     path("features/new/", features.feature_create, name="feature_create"),
     path("features/<uuid:feature_id>/", features.feature_detail, name="feature_detail"),

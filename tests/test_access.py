@@ -19,6 +19,7 @@ from sessions_app.models import (
     Note,
     Participant,
     RolloutStage,
+    Webhook,
 )
 from sessions_app.services.tokens import create_token
 from sessions_app.urls import urlpatterns
@@ -40,6 +41,7 @@ OWN_TEAM = {
     "feature_create",
     "session_create",
     "account",
+    "webhook_add",
 }
 
 
@@ -55,6 +57,7 @@ def rows(session, facilitator, teammate):
     follow_up = FollowUp.objects.create(session=session, text="Untouched", owner=teammate)
     stage = RolloutStage.objects.create(feature=session.feature, position=1, name="Internal")
     token, _ = create_token(user=teammate, name="Pipeline")
+    webhook = Webhook.objects.create(team=session.feature.team, url="https://hooks.example.com/")
     return {
         "session_id": session.pk,
         "feature_id": session.feature.pk,
@@ -68,6 +71,7 @@ def rows(session, facilitator, teammate):
         "action": "approve",
         "token_id": token.pk,
         "flag_key": session.feature.flag_key,
+        "webhook_id": webhook.pk,
     }
 
 
@@ -94,6 +98,7 @@ def snapshot(session) -> tuple:
         Decision.objects.count(),
         list(RolloutStage.objects.values_list("pk", "name", "status", "position")),
         list(ApiToken.objects.values_list("pk", "revoked_at")),
+        list(Webhook.objects.values_list("pk", "url")),
     )
 
 

@@ -9,6 +9,7 @@ from sessions_app.models.sessions import DashboardLink, EnsembleSession, Partici
 from sessions_app.models.teams import Invite, Membership, Team
 from sessions_app.models.timeline import Event, Note, Presence
 from sessions_app.models.tokens import ApiToken
+from sessions_app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -31,4 +32,6 @@ __all__ = [
     "RolloutChange",
     "RolloutStage",
     "Team",
+    "Webhook",
+    "WebhookDelivery",
 ]

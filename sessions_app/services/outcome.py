@@ -12,7 +12,7 @@ from django.utils import timezone
 from sessions_app.forms import ConfidenceVoteForm, DecisionForm, FollowUpForm
 from sessions_app.models import ConfidenceVote, Decision, EnsembleSession, FollowUp
 from sessions_app.permissions import require_facilitator
-from sessions_app.services import rollout
+from sessions_app.services import rollout, webhooks
 from sessions_app.services.live import broadcast_panels
 from sessions_app.services.timeline import lock
 from sessions_app.services.validation import InvalidInput, validated
@@ -70,6 +70,21 @@ def record_decision(*, session: EnsembleSession, by, data: Mapping[str, Any]) ->
         decision.session = locked
         decision.decided_by = by
         decision.save()
+        webhooks.queue(
+            team=locked.feature.team,
+            event="decision.recorded",
+            payload={
+                "feature": {"name": locked.feature.name, "flag_key": locked.feature.flag_key},
+                "session": {"id": str(locked.pk), "title": locked.title},
+                "decision": {
+                    "outcome": decision.outcome,
+                    "rationale": decision.rationale,
+                    "revision_reason": decision.revision_reason,
+                    "decided_by": by.get_username(),
+                    "decided_at": decision.decided_at.isoformat(),
+                },
+            },
+        )
         if decision.outcome == Decision.Outcome.NO_GO:
             rollout.pause_for_no_go(session=locked, decision=decision, by=by)
         if locked.status != Status.DECIDED:

@@ -14,6 +14,7 @@ from django.db.models import Max
 
 from sessions_app.models import Decision, EnsembleSession, Feature, RolloutChange, RolloutStage
 from sessions_app.permissions import require_owner
+from sessions_app.services import webhooks
 
 Status = RolloutStage.Status
 # The first stage is the internal tenant, where sessions test: it needs no decision.
@@ -59,13 +60,26 @@ def gate(feature: Feature) -> Gate:
 
 
 def _log(feature, actor, action, stage=None, detail="", reason="") -> None:
-    RolloutChange.objects.create(
+    """Keep the change in the audit trail, and tell the team's webhooks."""
+    change = RolloutChange.objects.create(
         feature=feature,
         stage_name=stage.name if stage else "",
         action=action,
         detail=detail,
         reason=reason,
         actor=actor,
+    )
+    webhooks.queue(
+        team=feature.team,
+        event="rollout.stage_changed",
+        payload={
+            "feature": {"name": feature.name, "flag_key": feature.flag_key},
+            "stage": {"name": change.stage_name, "status": stage.status if stage else None},
+            "action": action,
+            "detail": detail,
+            "reason": reason,
+            "actor": actor.get_username() if actor else None,
+        },
     )
 
 

@@ -14,9 +14,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sessions_app.forms import SignUpForm, TeamForm
-from sessions_app.models import ApiToken, Invite, Team
+from sessions_app.models import ApiToken, Invite, Team, Webhook, WebhookDelivery
 from sessions_app.permissions import current_membership, set_current_team
-from sessions_app.services import teams, tokens
+from sessions_app.services import teams, tokens, webhooks
 from sessions_app.services.validation import InvalidInput
 
 
@@ -73,7 +73,7 @@ def team_switch(request: HttpRequest, team_id: UUID) -> HttpResponse:
 
 
 @login_required
-def team(request: HttpRequest) -> HttpResponse:
+def team(request: HttpRequest, webhook_form=None) -> HttpResponse:
     membership = current_membership(request)
     if membership is None:
         return redirect("team_create")
@@ -86,8 +86,42 @@ def team(request: HttpRequest) -> HttpResponse:
             "is_owner": owner,
             "members": membership.team.memberships.select_related("user"),
             "invites": membership.team.invites.filter(revoked_at=None) if owner else [],
+            "webhooks": membership.team.webhooks.all() if owner else [],
+            "deliveries": WebhookDelivery.objects.filter(
+                webhook__team=membership.team
+            ).select_related("webhook")[:30]
+            if owner
+            else [],
+            "webhook_form": webhook_form or webhooks.WebhookForm(label_suffix=""),
         },
+        status=400 if webhook_form else 200,
     )
+
+
+@login_required
+@require_POST
+def webhook_add(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    if membership is None:
+        raise Http404
+    try:
+        webhooks.add_webhook(team=membership.team, by=request.user, data=request.POST)
+    except InvalidInput as invalid:
+        return team(request, webhook_form=invalid.form)
+    messages.success(request, "Webhook added: decisions and rollout changes will be sent to it.")
+    return redirect("team")
+
+
+@login_required
+@require_POST
+def webhook_remove(request: HttpRequest, webhook_id: int) -> HttpResponse:
+    webhook = get_object_or_404(
+        Webhook.objects.filter(team__memberships__user=request.user).select_related("team"),
+        pk=webhook_id,
+    )
+    webhooks.remove_webhook(webhook=webhook, by=request.user)
+    messages.success(request, "Webhook removed.")
+    return redirect("team")
 
 
 @login_required
