@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sessions_app.forms import ConfidenceVoteForm, DecisionForm, FollowUpForm
@@ -46,7 +46,15 @@ def cast_vote(*, session: EnsembleSession, voter, data: Mapping[str, Any]) -> Co
     vote = form.save(commit=False)
     vote.session = session
     vote.voter = voter
-    vote.save()
+    try:
+        with transaction.atomic():
+            vote.save()
+    except IntegrityError:
+        # A double submit raced its first vote: the later one stands.
+        ConfidenceVote.objects.filter(session=session, voter=voter).update(
+            score=vote.score, comment=vote.comment
+        )
+        vote = ConfidenceVote.objects.get(session=session, voter=voter)
     return vote
 
 
