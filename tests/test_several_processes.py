@@ -12,19 +12,17 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection
 from websockets.sync.client import ClientConnection, connect
 
-from sessions_app.models import Note, Presence
+from sessions_app.models import Note
 from tests.live_room import Room, make_room, session_cookie
+from tests.servers import database_url, listening_socket
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 30
@@ -33,30 +31,6 @@ RECV_SECONDS = 10
 
 # --- Servers ---------------------------------------------------------------------------------
 # As tests/e2e/conftest.py's app_server, but two, and with Redis.
-
-
-def database_url() -> str:
-    """The test database, as the server processes must reach it."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    if db["ENGINE"] == "django.db.backends.postgresql":
-        credentials = quote(db["USER"] or "", safe="")
-        if db["PASSWORD"]:
-            credentials += ":" + quote(db["PASSWORD"], safe="")
-        host = quote(db["HOST"] or "", safe="")
-        port = f":{db['PORT']}" if db["PORT"] else ""
-        return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
-    raise NotImplementedError(f"No URL for the {db['ENGINE']} test database")
-
-
-def listening_socket() -> socket.socket:
-    """A bound, listening socket the server inherits: connections wait in its
-    backlog until daphne accepts them, so there is no port race and no polling."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    return sock
 
 
 def free_port() -> int:
@@ -225,12 +199,6 @@ def members() -> Iterator:
             return Member(opened.enter_context(ws))
 
         yield open_
-    # A daphne told to stop while a consumer is still handling a disconnect
-    # hangs until killed (its worker thread waits on the stopped event loop):
-    # let the servers finish with every closed socket first.
-    deadline = time.monotonic() + RECV_SECONDS
-    while Presence.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 # --- Tests --------------------------------------------------------------------------------------

@@ -4,17 +4,16 @@ daphne process that serves the test database."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection
 from playwright.sync_api import Page, expect
+
+from tests.servers import database_url, listening_socket
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -74,31 +73,6 @@ def allow_orm_beside_playwright() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def fast_password_hasher() -> None:
     """Keep the default hashers: the server process checks passwords with them."""
-
-
-def database_url() -> str:
-    """The test database, as the server process must reach it."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    if db["ENGINE"] == "django.db.backends.postgresql":
-        credentials = quote(db["USER"] or "", safe="")
-        if db["PASSWORD"]:
-            credentials += ":" + quote(db["PASSWORD"], safe="")
-        host = quote(db["HOST"] or "", safe="")
-        port = f":{db['PORT']}" if db["PORT"] else ""
-        return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
-    raise NotImplementedError(f"No URL for the {db['ENGINE']} test database")
-
-
-def listening_socket() -> socket.socket:
-    """A bound, listening socket that the server process inherits: connections
-    queue in its backlog until daphne accepts them, so the first request simply
-    waits for the server to be ready, with no port race and no polling."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    return sock
 
 
 @pytest.fixture
