@@ -205,6 +205,11 @@ SECURE_HSTS_PRELOAD = HTTPS_ONLY
 if env_bool("BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Alerts from monitoring: a feature's webhook takes this many a minute, then
+# answers 429 until the minute has passed; a body may be at most this big.
+ALERTS_PER_MINUTE = int(os.environ.get("ALERTS_PER_MINUTE", "60"))
+ALERT_MAX_BYTES = 64 * 1024
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

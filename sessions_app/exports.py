@@ -74,6 +74,20 @@ def to_json(report: Report) -> dict[str, Any]:
             }
             for item in report.follow_ups
         ],
+        # Added to the contract's schema: alerts from monitoring, as they arrived.
+        "alerts": [
+            {
+                "received_at": _iso(event.alert.received_at),
+                "level": event.alert.level,
+                "title": event.alert.title,
+                "url": event.alert.url or None,
+                "source": event.alert.source or None,
+                "tenant": event.alert.tenant or None,
+                "other_tenant": event.other_tenant,
+                "after_seq": event.after_seq,
+            }
+            for event in report.alerts
+        ],
     }
 
 
@@ -119,6 +133,18 @@ def to_markdown(report: Report) -> str:
         link = f" ({_md(item.tracker_url)})" if item.tracker_url else ""
         lines.append(f"- [{box}] {_md(item.text)}{owner}{due}{link}")
     if not report.follow_ups:
+        lines.append("None.")
+    lines += ["", "## Alerts", ""]
+    for event in report.alerts:
+        alert = event.alert
+        where = f", tenant {_md(alert.tenant)}" if alert.tenant else ""
+        elsewhere = " (not our tenant)" if event.other_tenant else ""
+        link = f" ({_md(alert.url)})" if alert.url else ""
+        lines.append(
+            f"- {alert.received_at:%H:%M:%S} {alert.get_level_display()}: "
+            f"{_md(alert.title)}{link}{where}{elsewhere}"
+        )
+    if not report.alerts:
         lines.append("None.")
     lines += ["", "## Notes by kind"]
     for label, notes in report.notes_by_kind:

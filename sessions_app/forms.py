@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.validators import RegexValidator
+from django.utils import timezone
+from django.utils.text import slugify
 
 from sessions_app.models import (
     ConfidenceVote,
@@ -15,6 +19,8 @@ from sessions_app.models import (
     Feature,
     FollowUp,
     Goal,
+    Measurement,
+    Metric,
     Note,
     Participant,
     Team,
@@ -304,3 +310,60 @@ class FollowUpForm(PlainLabels, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = team_members(session.feature.team)
         self.fields["owner"].label_from_instance = lambda user: user.get_username()
+
+
+# --- Metrics ------------------------------------------------------------------------
+
+
+class MetricForm(PlainLabels, forms.ModelForm):
+    class Meta:
+        model = Metric
+        fields = ["name", "key", "definition", "unit", "baseline", "target"]
+        labels = {"name": "Metric name", "key": "API key", "unit": "Unit"}
+        help_texts = {
+            "key": "How the API names it; made from the name when left empty.",
+            "unit": "Shown after each value, such as % or ms.",
+        }
+        widgets = {"definition": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, feature: Feature, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.feature = feature
+        self.fields["key"].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("key") and cleaned.get("name"):
+            cleaned["key"] = slugify(cleaned["name"])[:60] or "metric"
+        others = Metric.objects.filter(feature=self.feature).exclude(pk=self.instance.pk)
+        if cleaned.get("name") and others.filter(name=cleaned["name"]).exists():
+            self.add_error("name", "This feature already has a metric with this name.")
+        if cleaned.get("key") and others.filter(key=cleaned["key"]).exists():
+            self.add_error("key", "This feature already has a metric with this key.")
+        baseline, target = cleaned.get("baseline"), cleaned.get("target")
+        if baseline is not None and baseline == target:
+            self.add_error("target", "The target must differ from the baseline.")
+        return cleaned
+
+    def _post_clean(self):
+        self.instance.key = self.cleaned_data.get("key", "")
+        baseline, target = self.cleaned_data.get("baseline"), self.cleaned_data.get("target")
+        if baseline is not None and target is not None:
+            # Which way is better follows from the numbers, so it never contradicts them.
+            up = target > baseline
+            self.instance.direction = Metric.Direction.UP if up else Metric.Direction.DOWN
+        super()._post_clean()
+
+
+class MeasurementForm(PlainLabels, forms.ModelForm):
+    class Meta:
+        model = Measurement
+        fields = ["date", "value"]
+        widgets = {"date": forms.DateInput(attrs={"type": "date"})}
+        labels = {"date": "Measured on", "value": "Value"}
+
+    def clean_date(self):
+        day = self.cleaned_data["date"]
+        if day > timezone.localdate() + timedelta(days=1):
+            raise forms.ValidationError("That date is in the future.")
+        return day

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from sessions_app.handover import next_handover
 from sessions_app.models import EnsembleSession, Event, Goal, Note, Participant, Presence
+from sessions_app.models.sessions import OtherTenantAlerts
 
 User = get_user_model()
 LIVE_PAGE = "sessions_app/live.html"
@@ -45,7 +46,7 @@ def timeline(session: EnsembleSession) -> list[tuple[str, Note | Event]]:
     """("note", note) and ("event", event) pairs: notes in seq order, each event
     right after the last note written before it."""
     notes = Note.objects.for_session(session).visible().select_related("author", "goal")
-    events = Event.objects.filter(session=session)
+    events = Event.objects.filter(session=session).select_related("alert")
     items = [("note", note) for note in notes] + [("event", event) for event in events]
     return sorted(
         items,
@@ -104,11 +105,43 @@ def state_context(session: EnsembleSession) -> dict[str, Any]:
     return {"session": session}
 
 
+# The alerts panel shows this many, newest first; the timeline keeps them all.
+ALERTS_SHOWN = 50
+
+
+def alerts_context(session: EnsembleSession) -> dict[str, Any]:
+    """The log watcher's view: this session's alerts, newest first, each with
+    the error note made from it, if any."""
+    events = list(
+        Event.objects.filter(session=session, kind=Event.Kind.ALERT)
+        .select_related("alert")
+        .order_by("-revision")[:ALERTS_SHOWN]
+    )
+    client_ids = {event.note_client_id: event for event in events}
+    noted = Note.objects.for_session(session).filter(client_id__in=client_ids)
+    for event in events:
+        event.note_seq = None
+    for client_id, seq in noted.values_list("client_id", "seq"):
+        client_ids[client_id].note_seq = seq
+    return {
+        "session": session,
+        "alert_events": events,
+        "alert_count": Event.objects.filter(session=session, kind=Event.Kind.ALERT).count(),
+        "other_tenant_choices": OtherTenantAlerts.choices,
+    }
+
+
+def alert_goal_context(session: EnsembleSession) -> dict[str, Any]:
+    return {**goals_context(session), "select_id": "alert-goal"}
+
+
 PANELS = {
     "live-state": ("state", state_context),
     "live-goals": ("goals", goals_context),
     "note-goal": ("goal-choice", goals_context),
     "live-room": ("room", room_context),
+    "live-alerts": ("alerts", alerts_context),
+    "alert-goal": ("goal-choice", alert_goal_context),
 }
 
 

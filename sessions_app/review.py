@@ -70,6 +70,7 @@ class Report:
     decision: Decision | None
     decision_history: list[Decision]
     follow_ups: list[FollowUp]
+    alerts: list[Event]  # the alert events, in the order they arrived
     votes: list[ConfidenceVote]
     votes_visible: bool
     voters_expected: int
@@ -91,7 +92,7 @@ def build(session: EnsembleSession) -> Report:
         Note.objects.for_session(session).visible().select_related("author", "goal").order_by("seq")
     )
     events = list(
-        Event.objects.filter(session=session).select_related("actor").order_by("revision")
+        Event.objects.filter(session=session).select_related("actor", "alert").order_by("revision")
     )
     counts: dict[int, int] = {}
     for note in notes:
@@ -135,6 +136,7 @@ def build(session: EnsembleSession) -> Report:
         decision=decisions[-1] if decisions else None,
         decision_history=decisions[:-1],
         follow_ups=list(session.follow_ups.select_related("owner")),
+        alerts=[event for event in events if event.alert_id],
         votes=votes,
         votes_visible=visible,
         voters_expected=len(voters(session)),

@@ -3,10 +3,12 @@ from django.urls import path
 from sessions_app import api
 from sessions_app.views import (
     accounts,
+    alert_webhook,
     dashboard,
     features,
     goals,
     live,
+    metrics,
     planning,
     review,
     roles,
@@ -15,6 +17,7 @@ from sessions_app.views import (
 session = "sessions/<uuid:session_id>/"
 goal = session + "goals/<int:goal_id>/"
 participant = session + "participants/<int:participant_id>/"
+metric = "features/<uuid:feature_id>/metrics/<int:metric_id>/"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -23,6 +26,17 @@ urlpatterns = [
         "api/v1/features/<str:flag_key>/rollout",
         api.feature_rollout,
         name="api_feature_rollout",
+    ),
+    path(
+        "api/v1/features/<str:flag_key>/metrics/<slug:metric_key>/measurements",
+        api.metric_measurements,
+        name="api_metric_measurements",
+    ),
+    # Alerts from monitoring (the secret in the URL authenticates the sender)
+    path(
+        "hooks/alerts/<uuid:feature_id>/<str:token>",
+        alert_webhook.receive,
+        name="alert_webhook",
     ),
     # Accounts and teams
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -45,6 +59,18 @@ urlpatterns = [
     path("features/<uuid:feature_id>/", features.feature_detail, name="feature_detail"),
     path("features/<uuid:feature_id>/edit/", features.feature_edit, name="feature_edit"),
     path("features/<uuid:feature_id>/rollout/", features.rollout_add, name="rollout_add"),
+    path(
+        "features/<uuid:feature_id>/alert-webhook/regenerate/",
+        features.alert_token_regenerate,
+        name="alert_token_regenerate",
+    ),
+    # Metrics: the aspirational goal and its measurements
+    path("features/<uuid:feature_id>/metrics/", metrics.metric_add, name="metric_add"),
+    path(metric, metrics.metric_edit, name="metric_edit"),
+    path(metric + "delete/", metrics.metric_delete, name="metric_delete"),
+    path(metric + "measurements/", metrics.measurement_add, name="measurement_add"),
+    path(metric + "measurements/upload/", metrics.measurements_upload, name="measurements_upload"),
+    path(metric + "measurements.csv", metrics.measurements_csv, name="measurements_csv"),
     path(
         "features/<uuid:feature_id>/rollout/<int:stage_id>/<slug:action>/",
         features.rollout_stage,
@@ -77,6 +103,8 @@ urlpatterns = [
     path(session + "rotation/resume/", live.resume, name="live_resume"),
     path(goal + "status/", live.goal_status, name="live_goal_status"),
     path(participant + "live-role/", live.role, name="live_role"),
+    path(session + "alerts/<int:event_id>/note/", live.alert_note, name="live_alert_note"),
+    path(session + "alerts/other-tenants/", live.alert_tenants, name="live_alert_tenants"),
     # After the session
     path(session + "review/", review.review_page, name="review"),
     path(session + "review/vote/", review.vote, name="review_vote"),

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from sessions_app.models import (
+    Alert,
     ApiToken,
     ConfidenceVote,
     Decision,
@@ -16,6 +17,8 @@ from sessions_app.models import (
     FollowUp,
     Goal,
     Invite,
+    Measurement,
+    Metric,
     Note,
     Participant,
     RolloutStage,
@@ -27,8 +30,10 @@ from tests.factories import GoalFactory, InviteFactory, ParticipantFactory
 
 # Reachable without signing in, on purpose.
 PUBLIC = {"signup", "invite_accept"}
-# The read API authenticates by token, not session: tests/test_api.py covers it.
-TOKEN_AUTH = {"api_feature_rollout"}
+# The API authenticates by token, not session (tests/test_api.py and
+# tests/test_metrics_api.py cover it); the alert webhook by the secret in its
+# URL (tests/test_alert_webhook.py).
+TOKEN_AUTH = {"api_feature_rollout", "api_metric_measurements", "alert_webhook"}
 # An invite link is a capability: whoever holds it may join, by design.
 CAPABILITY = {"invite_accept"}
 # Not tied to one team's row: an outsider uses them for their own team.
@@ -58,6 +63,13 @@ def rows(session, facilitator, teammate):
     stage = RolloutStage.objects.create(feature=session.feature, position=1, name="Internal")
     token, _ = create_token(user=teammate, name="Pipeline")
     webhook = Webhook.objects.create(team=session.feature.team, url="https://hooks.example.com/")
+    metric = Metric.objects.create(
+        feature=session.feature, name="Untouched", key="untouched", baseline=40, target=70
+    )
+    alert = Alert.objects.create(feature=session.feature, shape="generic", title="Untouched")
+    event = Event.objects.create(
+        session=session, revision=999, kind=Event.Kind.ALERT, summary="Untouched", alert=alert
+    )
     return {
         "session_id": session.pk,
         "feature_id": session.feature.pk,
@@ -72,6 +84,9 @@ def rows(session, facilitator, teammate):
         "token_id": token.pk,
         "flag_key": session.feature.flag_key,
         "webhook_id": webhook.pk,
+        "metric_id": metric.pk,
+        "metric_key": metric.key,
+        "event_id": event.pk,
     }
 
 
@@ -99,6 +114,11 @@ def snapshot(session) -> tuple:
         list(RolloutStage.objects.values_list("pk", "name", "status", "position")),
         list(ApiToken.objects.values_list("pk", "revoked_at")),
         list(Webhook.objects.values_list("pk", "url")),
+        list(Metric.objects.values_list("pk", "name", "key", "baseline", "target")),
+        list(Measurement.objects.values_list("pk", "date", "value")),
+        Alert.objects.count(),
+        list(type(session.feature).objects.values_list("pk", "alert_token")),
+        type(session).objects.filter(pk=session.pk).values_list("other_tenant_alerts")[0],
     )
 
 
@@ -135,6 +155,12 @@ def test_outsider_gets_404_and_changes_nothing(name, rows, session, outsider_cli
             "kind": "bug",
             "client_id": "outsider-0001",
             "status": "covered",
+            "other_tenants": "hide",
+            "name": "Hijacked",
+            "baseline": "1",
+            "target": "2",
+            "date": "2026-01-01",
+            "value": "5",
         }
         response = getattr(outsider_client, method)(url_for(name, rows), data)
         if response.status_code == 405:

@@ -167,6 +167,8 @@ def assert_matches_contract(data) -> None:
             "notes": list,
             "decision": (dict, NULL),
             "follow_ups": list,
+            # An addition to the contract's example: alerts from monitoring.
+            "alerts": list,
         },
     )
     assert data["schema"] == "ensemble.session/1"
@@ -335,6 +337,7 @@ def test_export_md_is_a_report_of_the_whole_session(decided_session, facilitator
         "## Goals coverage",
         "## Bugs and friction",
         "## Follow-ups",
+        "## Alerts",
         "## Notes by kind",
     ]
     assert "**Go with conditions** — Ship once &lt;b&gt;rounding&lt;/b&gt; is fixed" in lines

@@ -82,13 +82,16 @@ def test_editing_to_a_taken_flag_key_is_refused(feature, teammate_client):
 
 
 def test_feature_page_lists_sessions_rollout_and_metrics(session, teammate_client):
-    session.feature.metrics.create(name="Exports in 7 days", unit="%", baseline=40, target=70)
+    session.feature.metrics.create(
+        name="Exports in 7 days", key="exports-7d", unit="%", baseline=40, target=70
+    )
     response = teammate_client.get(
         reverse("feature_detail", kwargs={"feature_id": session.feature.pk})
     )
     content = response.content.decode()
     assert session.title in content
-    assert "Exports in 7 days: 40% → 70%" in content
+    assert "Exports in 7 days" in content
+    assert "No measurements yet. The goal is from 40% to 70%." in content
 
 
 def test_outsider_gets_404_on_a_feature(feature, outsider_client):

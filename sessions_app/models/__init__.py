@@ -1,5 +1,6 @@
 """Ensemble's data. Every row belongs to one team, through its feature or session."""
 
+from sessions_app.models.alerts import Alert
 from sessions_app.models.features import Feature
 from sessions_app.models.goals import Goal, GoalVote
 from sessions_app.models.metrics import Measurement, Metric
@@ -12,6 +13,7 @@ from sessions_app.models.tokens import ApiToken
 from sessions_app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
+    "Alert",
     "ApiToken",
     "ConfidenceVote",
     "Decision",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.core.validators import RegexValidator
@@ -11,6 +12,10 @@ flag_key_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
     "Use letters, digits, dots, colons, dashes or underscores, starting with a letter or digit.",
 )
+
+
+def new_alert_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 class FeatureQuerySet(models.QuerySet):
@@ -30,6 +35,8 @@ class Feature(models.Model):
     )
     description = models.TextField(blank=True, max_length=4000)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The secret in the alert webhook's URL; regenerating it cuts off old senders.
+    alert_token = models.CharField(max_length=64, default=new_alert_token, editable=False)
 
     objects = FeatureQuerySet.as_manager()
 

@@ -14,6 +14,8 @@ class Metric(models.Model):
 
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="metrics")
     name = models.CharField(max_length=120)
+    # How the API names it: /api/v1/features/<flag_key>/metrics/<key>/measurements
+    key = models.SlugField(max_length=60)
     definition = models.TextField(blank=True, max_length=2000)
     unit = models.CharField(max_length=20, blank=True)
     baseline = models.DecimalField(max_digits=12, decimal_places=3)
@@ -25,7 +27,10 @@ class Metric(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["feature", "name"], name="metric_name_unique_per_feature"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["feature", "key"], name="metric_key_unique_per_feature"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,11 @@ class EnsembleSessionQuerySet(models.QuerySet):
         return self.filter(feature__team__memberships__user=user)
 
 
+class OtherTenantAlerts(models.TextChoices):
+    MUTE = "mute", "Shown muted"
+    HIDE = "hide", "Hidden"
+
+
 class EnsembleSession(models.Model):
     """One ensemble production-testing session of a feature."""
 
@@ -67,6 +72,11 @@ class EnsembleSession(models.Model):
     rotation_paused_seconds = models.PositiveIntegerField(null=True, blank=True, editable=False)
     # Confidence votes stay hidden until everyone voted or the facilitator reveals them.
     votes_revealed = models.BooleanField(default=False, editable=False)
+    # Alerts about other tenants than ours: the team cares about what its own
+    # exploration triggers, so the facilitator chooses to mute or hide them.
+    other_tenant_alerts = models.CharField(
+        max_length=4, choices=OtherTenantAlerts.choices, default=OtherTenantAlerts.MUTE
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -68,7 +68,8 @@ class Note(models.Model):
 
 
 class Event(models.Model):
-    """What the timeline shows beside notes: start and end, roles, goals, rotation."""
+    """What the timeline shows beside notes: start and end, roles, goals,
+    rotation, and alerts from production monitoring."""
 
     class Kind(models.TextChoices):
         STARTED = "started", "Session started"
@@ -79,6 +80,7 @@ class Event(models.Model):
         ROTATION_RESUMED = "rotation_resumed", "Rotation resumed"
         ROTATION_CHANGED = "rotation_changed", "Rotation changed"
         GOAL_STATUS = "goal_status", "Goal status"
+        ALERT = "alert", "Alert"
 
     session = models.ForeignKey(EnsembleSession, on_delete=models.CASCADE, related_name="events")
     revision = models.PositiveBigIntegerField()
@@ -92,6 +94,12 @@ class Event(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    alert = models.ForeignKey(
+        "sessions_app.Alert", on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    # An alert about another tenant than the session's internal one, decided
+    # when it arrived.
+    other_tenant = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["session", "revision"]
@@ -101,6 +109,12 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+    @property
+    def note_client_id(self) -> str:
+        """The client id of the error note made from this alert: a second click,
+        by anyone, finds the note the first one made."""
+        return f"alert-{self.pk:06d}"
 
 
 class Presence(models.Model):

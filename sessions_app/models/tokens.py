@@ -13,7 +13,8 @@ def token_digest(raw: str) -> str:
 
 
 class ApiToken(models.Model):
-    """A personal token for the read API: it reads what its user's teams may read."""
+    """A personal API token: it reads what its user's teams may read, and where
+    made to write, records their metrics' measurements."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -22,6 +23,8 @@ class ApiToken(models.Model):
     digest = models.CharField(max_length=64, unique=True)
     # The first characters, to tell tokens apart on the account page.
     prefix = models.CharField(max_length=12)
+    # Read-only unless made to write (measurements, for a scheduled job).
+    can_write = models.BooleanField("can write measurements", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

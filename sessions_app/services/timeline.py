@@ -46,15 +46,19 @@ def broadcast(session_id, payload: dict[str, Any]) -> None:
     transaction.on_commit(send)
 
 
-def record_event(locked: EnsembleSession, *, kind: str, summary: str, actor) -> Event:
-    """Store an event in the timeline (inside the caller's transaction) and broadcast it."""
+def record_event(
+    locked: EnsembleSession, *, kind: str, summary: str, actor, **fields: Any
+) -> Event:
+    """Store an event in the timeline (inside the caller's transaction) and
+    broadcast it. `fields` are the rest of the event's columns (an alert's)."""
     event = Event.objects.create(
         session=locked,
         revision=next_revision(locked),
         after_seq=locked.last_seq,
         kind=kind,
-        summary=summary,
+        summary=summary[:500],
         actor=actor,
+        **fields,
     )
     broadcast(locked.pk, event_payload(event))
     return event

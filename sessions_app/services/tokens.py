@@ -13,12 +13,16 @@ from sessions_app.models.tokens import token_digest
 PREFIX = "ens_"
 
 
-def create_token(*, user, name: str) -> tuple[ApiToken, str]:
+def create_token(*, user, name: str, can_write: bool = False) -> tuple[ApiToken, str]:
     """A new token; the raw value is returned once and never stored."""
     raw = PREFIX + secrets.token_urlsafe(32)
     name = (name or "").strip()[:80] or "API token"
     token = ApiToken.objects.create(
-        user=user, name=name, digest=token_digest(raw), prefix=raw[: len(PREFIX) + 6]
+        user=user,
+        name=name,
+        digest=token_digest(raw),
+        prefix=raw[: len(PREFIX) + 6],
+        can_write=can_write,
     )
     return token, raw
 
@@ -31,8 +35,9 @@ def revoke_token(*, token: ApiToken, by) -> None:
         token.save(update_fields=["revoked_at"])
 
 
-def user_for(raw: str):
-    """The user a raw token stands for, or None when it is unknown or revoked."""
+def token_for(raw: str) -> ApiToken | None:
+    """The live token a raw value stands for, or None when it is unknown,
+    revoked, or its user deactivated."""
     token = (
         ApiToken.objects.filter(digest=token_digest(raw), revoked_at=None)
         .select_related("user")
@@ -41,4 +46,10 @@ def user_for(raw: str):
     if token is None or not token.user.is_active:
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-    return token.user
+    return token
+
+
+def user_for(raw: str):
+    """The user a raw token stands for, or None when it is unknown or revoked."""
+    token = token_for(raw)
+    return token.user if token else None

@@ -182,7 +182,11 @@ def account(request: HttpRequest) -> HttpResponse:
     in the answer to the form that created it, and never again."""
     new_token = ""
     if request.method == "POST":
-        _, new_token = tokens.create_token(user=request.user, name=request.POST.get("name", ""))
+        _, new_token = tokens.create_token(
+            user=request.user,
+            name=request.POST.get("name", ""),
+            can_write=request.POST.get("can_write") == "on",
+        )
     return render(
         request,
         "sessions_app/account.html",

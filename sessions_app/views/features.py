@@ -2,18 +2,24 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from sessions_app import charts
 from sessions_app.forms import FeatureForm
-from sessions_app.models import RolloutStage
+from sessions_app.models import Event, RolloutStage
 from sessions_app.permissions import current_membership, feature_for, is_owner
-from sessions_app.services import features, rollout
+from sessions_app.services import alerts, features, rollout
 from sessions_app.services.validation import InvalidInput
+
+# The feature page lists this many of the latest alerts.
+RECENT_ALERTS = 50
 
 
 @login_required
@@ -52,9 +58,30 @@ def feature_detail(request: HttpRequest, feature_id: UUID) -> HttpResponse:
             "gate": rollout.gate(feature),
             "is_owner": is_owner(request.user, feature.team),
             "changes": feature.rollout_changes.select_related("actor")[:100],
-            "metrics": feature.metrics.all(),
+            "charts": [charts.build(metric) for metric in feature.metrics.all()],
+            "alert_webhook_url": request.build_absolute_uri(
+                reverse(
+                    "alert_webhook",
+                    kwargs={"feature_id": feature.pk, "token": feature.alert_token},
+                )
+            ),
+            "alerts_per_minute": settings.ALERTS_PER_MINUTE,
+            "example_tenant": feature.sessions.values_list("internal_tenant", flat=True).first()
+            or "internal",
+            "recent_alerts": feature.alerts.prefetch_related(
+                Prefetch("events", queryset=Event.objects.select_related("session"))
+            )[:RECENT_ALERTS],
         },
     )
+
+
+@login_required
+@require_POST
+def alert_token_regenerate(request: HttpRequest, feature_id: UUID) -> HttpResponse:
+    feature = feature_for(request.user, feature_id)
+    alerts.regenerate_token(feature=feature, by=request.user)
+    messages.success(request, "New alert webhook URL: update the tools that post to it.")
+    return redirect(reverse("feature_detail", kwargs={"feature_id": feature.pk}) + "#alerts")
 
 
 @login_required

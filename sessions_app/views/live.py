@@ -20,14 +20,15 @@ from django.views.decorators.http import require_POST
 from sessions_app.forms import NoteForm
 from sessions_app.live_fragments import (
     LIVE_PAGE,
+    alerts_context,
     goals_context,
     room_context,
     state_context,
     timeline,
 )
-from sessions_app.models import EnsembleSession, Goal, Note, Participant
+from sessions_app.models import EnsembleSession, Event, Goal, Note, Participant
 from sessions_app.permissions import can_facilitate, session_for
-from sessions_app.services import live, notes, roles
+from sessions_app.services import alerts, live, notes, roles
 from sessions_app.services.validation import InvalidInput
 
 User = get_user_model()
@@ -38,6 +39,10 @@ def _page(request: HttpRequest, session: EnsembleSession, *, note_form=None, sta
         **state_context(session),
         **goals_context(session),
         **room_context(session),
+        **alerts_context(session),
+        "watches_logs": session.participants.filter(
+            user=request.user, role=Participant.Role.LOG_WATCHER
+        ).exists(),
         "can_facilitate": can_facilitate(request.user, session),
         "now": timezone.now(),
         "timeline": timeline(session),
@@ -159,3 +164,38 @@ def role(request: HttpRequest, session_id: UUID, participant_id: int) -> HttpRes
         messages.error(request, error)
         return _back(request, session)
     return _panel(request, session, "room", room_context(session)) or _back(request, session)
+
+
+# --- Alerts ---------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def alert_note(request: HttpRequest, session_id: UUID, event_id: int) -> HttpResponse:
+    """One click: an alert of this session's timeline becomes an error note."""
+    session = session_for(request.user, session_id)
+    event = get_object_or_404(
+        Event.objects.select_related("alert"), pk=event_id, session=session, alert__isnull=False
+    )
+    try:
+        note = alerts.note_from_alert(
+            session=session, event=event, by=request.user, goal=request.POST.get("goal", "")
+        )
+    except InvalidInput as invalid:
+        error = " ".join(str(e) for errors in invalid.form.errors.values() for e in errors)
+        if request.htmx:
+            return HttpResponse(error, status=422)
+        messages.error(request, error)
+        return _back(request, session)
+    return _back(request, session, f"Alert written up as error #{note.seq}.")
+
+
+@login_required
+@require_POST
+def alert_tenants(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    """The facilitator's choice: other tenants' alerts muted, or hidden."""
+    session = session_for(request.user, session_id)
+    alerts.set_other_tenant_alerts(
+        session=session, by=request.user, choice=request.POST.get("other_tenants", "")
+    )
+    return _back(request, session, "Alert setting saved.")

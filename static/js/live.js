@@ -329,7 +329,12 @@
     const item = fromHTML(event.html);
     insertInOrder(applyFilters(item));
     updateEmpty();
-    if (!syncing) announce(item.querySelector(".event-summary")?.textContent.trim() || "");
+    const hiddenAlert = item.matches(".other-tenant") && root.dataset.otherTenants === "hide";
+    if (!syncing && !hiddenAlert) {
+      const level = item.querySelector(".level-badge")?.textContent.trim();
+      const summary = item.querySelector(".event-summary")?.textContent.trim() || "";
+      announce(level ? `${level}: ${summary}` : summary);
+    }
   }
 
   const panelRevisions = new Map();
@@ -347,6 +352,8 @@
     }
     old.replaceWith(fresh);
     if (window.htmx) window.htmx.process(fresh);
+    // The facilitator's choice for other tenants' alerts applies to the whole page.
+    if (fresh.dataset.otherTenants) root.dataset.otherTenants = fresh.dataset.otherTenants;
     if (focused) document.getElementById(focused)?.focus();
     tick();
   }
@@ -570,6 +577,38 @@
 
   function announce(text) {
     if (announcer) announcer.textContent = text;
+  }
+
+  // --- The alerts stream -------------------------------------------------------------
+
+  // Beside the timeline or not: each person's choice, kept per session in this
+  // browser. Log watchers see it unless they closed it.
+  const alertsToggle = document.getElementById("alerts-toggle");
+  const alertsStream = document.getElementById("alerts-stream");
+  const alertsKey = `ensemble.alerts-open.${root.dataset.session}`;
+
+  function showAlerts(open) {
+    alertsStream.hidden = !open;
+    alertsToggle.setAttribute("aria-pressed", String(open));
+  }
+
+  if (alertsToggle && alertsStream) {
+    let saved = null;
+    try {
+      saved = localStorage.getItem(alertsKey);
+    } catch (error) {
+      saved = null; // storage refused: the default stands
+    }
+    showAlerts(saved === null ? root.dataset.alertsOpen === "true" : saved === "true");
+    alertsToggle.addEventListener("click", () => {
+      const open = alertsStream.hidden;
+      showAlerts(open);
+      try {
+        localStorage.setItem(alertsKey, String(open));
+      } catch (error) {
+        // not kept past this page; nothing else to do
+      }
+    });
   }
 
   // --- Start ---------------------------------------------------------------------------

@@ -14,10 +14,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--name", default="Created from the command line")
+        parser.add_argument(
+            "--write", action="store_true", help="Let it write measurements, not only read."
+        )
 
-    def handle(self, *args, username: str, name: str, **options):
+    def handle(self, *args, username: str, name: str, write: bool, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"There is no user “{username}”.")
-        _, raw = create_token(user=user, name=name)
+        _, raw = create_token(user=user, name=name, can_write=write)
         self.stdout.write(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,6 +23,7 @@ from sessions_app.models import (
     Team,
 )
 from sessions_app.services.features import create_feature
+from sessions_app.services.metrics import store_measurements
 
 PASSWORD = "ensemble-demo"
 # Fixed ids: the demo teams are found again by id, never by a name that a real
@@ -128,10 +130,11 @@ class Command(BaseCommand):
                     "or ZIP of PDFs.",
                 },
             )
-        Metric.objects.get_or_create(
+        metric, metric_created = Metric.objects.get_or_create(
             feature=feature,
             name="Bulk exports done within 7 days",
             defaults={
+                "key": "bulk-exports-7d",
                 "definition": "Share of active accounts that finish a bulk export within "
                 "7 days of the feature being enabled for them.",
                 "unit": "%",
@@ -139,6 +142,18 @@ class Command(BaseCommand):
                 "target": 70,
             },
         )
+        if metric_created:
+            # Eight weeks of history, so the chart has a line to show.
+            today = timezone.localdate()
+            store_measurements(
+                metric=metric,
+                rows=[
+                    (today - timedelta(weeks=8 - week), Decimal(value))
+                    for week, value in enumerate(
+                        ["40", "41.5", "39", "42", "44", "47.5", "49", "50"]
+                    )
+                ],
+            )
 
         session, created = EnsembleSession.objects.get_or_create(
             feature=feature,
