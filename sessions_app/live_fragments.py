@@ -3,6 +3,7 @@ partials the page itself renders, so a note looks the same either way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -42,18 +43,43 @@ def event_payload(event: Event) -> dict[str, Any]:
     }
 
 
-def timeline(session: EnsembleSession) -> list[tuple[str, Note | Event]]:
+# The live room shows this many of the latest notes; older ones load on demand,
+# so the page costs the same with 100 notes or 10,000.
+LIVE_WINDOW = 200
+
+
+@dataclass
+class TimelinePage:
     """("note", note) and ("event", event) pairs: notes in seq order, each event
-    right after the last note written before it."""
+    right after the last note written before it. `earlier` is the seq to ask
+    for older items with (`before`), or None when this page reaches the start."""
+
+    items: list[tuple[str, Note | Event]]
+    earlier: int | None
+
+
+def timeline(session: EnsembleSession, *, before: int | None = None) -> TimelinePage:
+    """The latest LIVE_WINDOW notes before `before` (or of all), with the events
+    among them. A page holding notes from seq A up to `before` holds the events
+    placed after notes A-1 up to `before`-1: every event is on exactly one page."""
     notes = Note.objects.for_session(session).visible().select_related("author", "goal")
     events = Event.objects.filter(session=session).select_related("alert")
-    items = [("note", note) for note in notes] + [("event", event) for event in events]
-    return sorted(
-        items,
+    if before is not None:
+        notes = notes.filter(seq__lt=before)
+        events = events.filter(after_seq__lt=before - 1)
+    window = list(notes.order_by("-seq")[: LIVE_WINDOW + 1])
+    earlier = None
+    if len(window) > LIVE_WINDOW:
+        window = window[:LIVE_WINDOW]
+        earlier = window[-1].seq
+        events = events.filter(after_seq__gte=earlier - 1)
+    items = [("note", note) for note in reversed(window)] + [("event", e) for e in events]
+    items.sort(
         key=lambda pair: (
             (pair[1].seq, 0, 0) if pair[0] == "note" else (pair[1].after_seq, 1, pair[1].revision)
-        ),
+        )
     )
+    return TimelinePage(items, earlier)
 
 
 def present_user_ids(session: EnsembleSession) -> set[int]:

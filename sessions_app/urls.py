@@ -95,6 +95,7 @@ urlpatterns = [
     path(session + "rotation/", roles.rotation, name="rotation"),
     # The live room
     path(session + "live/", live.live_room, name="live_room"),
+    path(session + "live/earlier/", live.earlier, name="live_earlier"),
     path(session + "notes/", live.note_add, name="note_add"),
     path(session + "start/", live.start, name="live_start"),
     path(session + "end/", live.end, name="live_end"),

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from sessions_app.forms import NoteForm
 from sessions_app.live_fragments import (
@@ -199,3 +199,19 @@ def alert_tenants(request: HttpRequest, session_id: UUID) -> HttpResponse:
         session=session, by=request.user, choice=request.POST.get("other_tenants", "")
     )
     return _back(request, session, "Alert setting saved.")
+
+
+@login_required
+@require_GET
+def earlier(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    """Older notes and events, for the live client's "Show earlier notes"."""
+    session = session_for(request.user, session_id)
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponse("Say which notes: ?before=<seq>.", status=400)
+    page = timeline(session, before=before)
+    response = render(request, f"{LIVE_PAGE}#earlier", {"timeline": page})
+    # Where the next "earlier" starts; empty once the start of the session is here.
+    response["X-Earlier"] = "" if page.earlier is None else str(page.earlier)
+    return response

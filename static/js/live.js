@@ -293,8 +293,11 @@
   function applyNote(note) {
     removePending(note.client_id);
     if ((noteRevisions.get(note.seq) || 0) >= note.revision) return;
-    noteRevisions.set(note.seq, note.revision);
     const existing = notesEl.querySelector(`.note[data-seq="${note.seq}"]`);
+    // A change to a note older than the page holds: it arrives as it is then
+    // if the person asks for earlier notes.
+    if (!existing && !isLoaded(note.seq)) return;
+    noteRevisions.set(note.seq, note.revision);
     if (note.deleted) {
       existing?.remove();
     } else {
@@ -326,6 +329,7 @@
 
   function applyEvent(event) {
     if (notesEl.querySelector(`.event[data-revision="${event.revision}"]`)) return;
+    if (!isLoaded(event.after_seq + 1)) return;
     const item = fromHTML(event.html);
     insertInOrder(applyFilters(item));
     updateEmpty();
@@ -578,6 +582,51 @@
   function announce(text) {
     if (announcer) announcer.textContent = text;
   }
+
+  // --- Earlier notes -----------------------------------------------------------------
+
+  // The page holds the latest notes; `earliest` is the seq of the oldest one
+  // here while older ones exist on the server (0 once the start is here).
+  const earlierButton = document.getElementById("load-earlier");
+  let earliest = Number(notesEl.dataset.earlier) || 0;
+
+  function isLoaded(seq) {
+    return !earliest || seq >= earliest;
+  }
+
+  async function loadEarlier() {
+    earlierButton.disabled = true;
+    try {
+      const response = await fetch(`${earlierButton.dataset.url}?before=${earliest}`, {
+        credentials: "same-origin",
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const template = document.createElement("template");
+      template.innerHTML = await response.text();
+      let count = 0;
+      for (const item of Array.from(template.content.children)) {
+        if (item.dataset.seq) {
+          const seq = Number(item.dataset.seq);
+          if (notesEl.querySelector(`.note[data-seq="${seq}"]`)) continue;
+          noteRevisions.set(seq, Number(item.dataset.revision));
+          insertInOrder(applyFilters(prepare(item)));
+          count += 1;
+        } else if (!notesEl.querySelector(`.event[data-revision="${item.dataset.revision}"]`)) {
+          insertInOrder(applyFilters(item));
+        }
+      }
+      earliest = Number(response.headers.get("X-Earlier")) || 0;
+      earlierButton.parentElement.hidden = !earliest;
+      announce(`${count} earlier notes shown`);
+      updateEmpty();
+    } catch (error) {
+      showError("Earlier notes could not be loaded; try again.");
+    } finally {
+      earlierButton.disabled = false;
+    }
+  }
+
+  earlierButton?.addEventListener("click", loadEarlier);
 
   // --- The alerts stream -------------------------------------------------------------
 
