@@ -38,6 +38,23 @@ class GoalCoverage:
         return self.goal.get_status_display().lower()
 
 
+# The review page shows this many notes of each kind and this many timeline
+# entries, so it stays quick for a session of thousands of notes; the exports
+# hold everything.
+PAGE_LIMIT = 200
+
+
+@dataclass
+class KindGroup:
+    label: str
+    notes: list[Note]
+    total: int
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.notes)
+
+
 def clock(delta: timedelta | None) -> str:
     """Elapsed time as H:MM:SS, from the session's start."""
     if delta is None:
@@ -65,6 +82,11 @@ class Report:
     notes: list[Note]
     notes_by_kind: list[tuple[str, list[Note]]]
     timeline: list[TimelineEntry]
+    note_count: int
+    # For the page: each kind's first notes and how many there are in all,
+    # and how many timeline entries are past the ones shown.
+    kinds: list[KindGroup]
+    timeline_hidden: int
     participants: list[Participant]
     role_changes: list[TimelineEntry]
     decision: Decision | None
@@ -87,17 +109,40 @@ def elapsed(session: EnsembleSession, at: datetime) -> timedelta | None:
     return at - session.started_at if session.started_at else None
 
 
-def build(session: EnsembleSession) -> Report:
-    notes = list(
-        Note.objects.for_session(session).visible().select_related("author", "goal").order_by("seq")
-    )
+def build(session: EnsembleSession, *, limit: int | None = None) -> Report:
+    """Everything (for the exports), or with `limit`, the first notes of each
+    kind and the first timeline entries (for the page): its queries and its
+    time then do not grow with the session."""
+    visible = Note.objects.for_session(session).visible().select_related("author", "goal")
+    note_count = visible.count()
+    totals = dict(visible.order_by().values_list("kind").annotate(n=Count("pk")))
     events = list(
         Event.objects.filter(session=session).select_related("actor", "alert").order_by("revision")
     )
-    counts: dict[int, int] = {}
-    for note in notes:
-        if note.goal_id:
-            counts[note.goal_id] = counts.get(note.goal_id, 0) + 1
+    if limit is None:
+        notes = list(visible.order_by("seq"))
+        kinds = [
+            KindGroup(Note.Kind(kind).label, [n for n in notes if n.kind == kind], totals[kind])
+            for kind in KIND_ORDER
+            if kind in totals
+        ]
+        shown, timeline_events = notes, events
+    else:
+        notes = []
+        kinds = [
+            KindGroup(
+                Note.Kind(kind).label,
+                list(visible.filter(kind=kind).order_by("seq")[:limit]),
+                totals[kind],
+            )
+            for kind in KIND_ORDER
+            if kind in totals
+        ]
+        shown = list(visible.order_by("seq")[:limit])
+        # The events up to the last note shown; past it, the timeline is cut.
+        last = shown[-1].seq if note_count > len(shown) else None
+        timeline_events = [e for e in events if last is None or e.after_seq < last]
+    counts = dict(visible.exclude(goal=None).order_by().values_list("goal").annotate(n=Count("pk")))
     goals = sorted(
         (
             GoalCoverage(goal, counts.get(goal.pk, 0))
@@ -109,13 +154,12 @@ def build(session: EnsembleSession) -> Report:
             item.goal.pk,
         ),
     )
-    by_kind = [
-        (Note.Kind(kind).label, [note for note in notes if note.kind == kind])
-        for kind in KIND_ORDER
-    ]
     timeline = sorted(
-        [TimelineEntry(n.created_at, elapsed(session, n.created_at), note=n) for n in notes]
-        + [TimelineEntry(e.created_at, elapsed(session, e.created_at), event=e) for e in events],
+        [TimelineEntry(n.created_at, elapsed(session, n.created_at), note=n) for n in shown]
+        + [
+            TimelineEntry(e.created_at, elapsed(session, e.created_at), event=e)
+            for e in timeline_events
+        ],
         key=lambda entry: entry.at,
     )
     decisions = list(session.decisions.select_related("decided_by").order_by("decided_at", "id"))
@@ -125,13 +169,18 @@ def build(session: EnsembleSession) -> Report:
         session=session,
         goals=goals,
         notes=notes,
-        notes_by_kind=[(label, items) for label, items in by_kind if items],
+        notes_by_kind=[(group.label, group.notes) for group in kinds],
         timeline=timeline,
+        note_count=note_count,
+        kinds=kinds,
+        timeline_hidden=note_count + len(events) - len(timeline),
         participants=list(session.participants.select_related("user")),
         role_changes=[
             entry
-            for entry in timeline
-            if entry.event and entry.event.kind in (Event.Kind.ROLE_CHANGED, Event.Kind.ROTATED)
+            for entry in (
+                TimelineEntry(e.created_at, elapsed(session, e.created_at), event=e) for e in events
+            )
+            if entry.event.kind in (Event.Kind.ROLE_CHANGED, Event.Kind.ROTATED)
         ],
         decision=decisions[-1] if decisions else None,
         decision_history=decisions[:-1],
