@@ -10,7 +10,7 @@ alternative and the tests.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -25,6 +25,8 @@ ROLLOUT_MARKS = ("approved", "enabled", "paused", "overrode the gate")
 # Beyond this many points a line keeps, per pixel column, its lowest and highest
 # point: the same picture, a bounded SVG, and no spike smoothed away.
 MAX_POINTS = 2 * (WIDTH - LEFT - RIGHT)
+# Markers closer than this (in SVG units) share one number label.
+MARKER_LABEL_WIDTH = 16
 # Dots on each point only where they can be told apart.
 MAX_DOTS = 60
 # The data table under the chart lists this many; the CSV download has them all.
@@ -50,6 +52,9 @@ class Marker:
     kind: str  # "decision" or "rollout"
     label: str
     x: float
+    # The number shown above its line: markers closer than a label's width
+    # share one ("1–3"), shown on the first of them.
+    tag: str = ""
 
 
 @dataclass
@@ -155,11 +160,14 @@ def build(metric: Metric, *, now: datetime | None = None) -> Chart:
         (y_of(low + i * step), fmt(_clean(low + i * step), metric.unit))
         for i in range(round((high - low) / step) + 1)
     ]
-    chart.x_ticks = [(x_of(day), f"{day:%-d %b}") for day in _date_ticks(first, last)]
-    chart.markers = [
-        Marker(number, day, kind, label, x_of(day))
-        for number, (day, kind, label) in enumerate(markers, start=1)
-    ]
+    tick_format = "%b %Y" if span > 300 else "%-d %b"
+    chart.x_ticks = [(x_of(day), f"{day:{tick_format}}") for day in _date_ticks(first, last)]
+    chart.markers = _tagged(
+        [
+            Marker(number, day, kind, label, x_of(day))
+            for number, (day, kind, label) in enumerate(markers, start=1)
+        ]
+    )
     if points:
         chart.latest = points[-1]
         chart.recent = points[-RECENT:][::-1]
@@ -184,6 +192,21 @@ def _markers(metric: Metric) -> list[tuple[date, str, str]]:
         (timezone.localdate(c.at), "rollout", f"{c.stage_name} {c.action}".strip()) for c in changes
     ]
     return sorted(found, key=lambda marker: marker[0])
+
+
+def _tagged(markers: list[Marker]) -> list[Marker]:
+    groups: list[list[Marker]] = []
+    for marker in markers:
+        if groups and marker.x - groups[-1][0].x < MARKER_LABEL_WIDTH:
+            groups[-1].append(marker)
+        else:
+            groups.append([marker])
+    tagged = []
+    for group in groups:
+        first, last = group[0].number, group[-1].number
+        tag = str(first) if first == last else f"{first}–{last}"
+        tagged += [replace(m, tag=tag if m is group[0] else "") for m in group]
+    return tagged
 
 
 def _thin(points: list[Point]) -> list[Point]:
