@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -89,11 +88,15 @@ def regenerate_token(*, feature: Feature, by) -> str:
     return feature.alert_token
 
 
+class UnknownChoice(ValueError):
+    """Neither of the choices for other tenants' alerts."""
+
+
 @transaction.atomic
 def set_other_tenant_alerts(*, session: EnsembleSession, by, choice: str) -> None:
     require_facilitator(by, session)
     if choice not in OtherTenantAlerts.values:
-        raise PermissionDenied("Choose to show other tenants' alerts muted, or to hide them.")
+        raise UnknownChoice("Choose to show other tenants' alerts muted, or to hide them.")
     locked = lock(session)
     locked.other_tenant_alerts = choice
     locked.save(update_fields=["other_tenant_alerts"])

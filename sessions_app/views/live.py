@@ -195,9 +195,12 @@ def alert_note(request: HttpRequest, session_id: UUID, event_id: int) -> HttpRes
 def alert_tenants(request: HttpRequest, session_id: UUID) -> HttpResponse:
     """The facilitator's choice: other tenants' alerts muted, or hidden."""
     session = session_for(request.user, session_id)
-    alerts.set_other_tenant_alerts(
-        session=session, by=request.user, choice=request.POST.get("other_tenants", "")
-    )
+    try:
+        alerts.set_other_tenant_alerts(
+            session=session, by=request.user, choice=request.POST.get("other_tenants", "")
+        )
+    except alerts.UnknownChoice as unknown:
+        return HttpResponse(str(unknown), status=400)
     return _back(request, session, "Alert setting saved.")
 
 
