@@ -45,7 +45,7 @@ def event_payload(event: Event) -> dict[str, Any]:
 
 # The live room shows this many of the latest notes; older ones load on demand,
 # so the page costs the same with 100 notes or 10,000.
-LIVE_WINDOW = 200
+LIVE_WINDOW = 100
 
 
 @dataclass

@@ -41,7 +41,8 @@ class GoalCoverage:
 # The review page shows this many notes of each kind and this many timeline
 # entries, so it stays quick for a session of thousands of notes; the exports
 # hold everything.
-PAGE_LIMIT = 200
+KIND_LIMIT = 25
+TIMELINE_LIMIT = 100
 
 
 @dataclass
@@ -109,8 +110,8 @@ def elapsed(session: EnsembleSession, at: datetime) -> timedelta | None:
     return at - session.started_at if session.started_at else None
 
 
-def build(session: EnsembleSession, *, limit: int | None = None) -> Report:
-    """Everything (for the exports), or with `limit`, the first notes of each
+def build(session: EnsembleSession, *, cut: bool = False) -> Report:
+    """Everything (for the exports), or when `cut`, the first notes of each
     kind and the first timeline entries (for the page): its queries and its
     time then do not grow with the session."""
     visible = Note.objects.for_session(session).visible().select_related("author", "goal")
@@ -119,7 +120,7 @@ def build(session: EnsembleSession, *, limit: int | None = None) -> Report:
     events = list(
         Event.objects.filter(session=session).select_related("actor", "alert").order_by("revision")
     )
-    if limit is None:
+    if not cut:
         notes = list(visible.order_by("seq"))
         kinds = [
             KindGroup(Note.Kind(kind).label, [n for n in notes if n.kind == kind], totals[kind])
@@ -132,13 +133,13 @@ def build(session: EnsembleSession, *, limit: int | None = None) -> Report:
         kinds = [
             KindGroup(
                 Note.Kind(kind).label,
-                list(visible.filter(kind=kind).order_by("seq")[:limit]),
+                list(visible.filter(kind=kind).order_by("seq")[:KIND_LIMIT]),
                 totals[kind],
             )
             for kind in KIND_ORDER
             if kind in totals
         ]
-        shown = list(visible.order_by("seq")[:limit])
+        shown = list(visible.order_by("seq")[:TIMELINE_LIMIT])
         # The events up to the last note shown; past it, the timeline is cut.
         last = shown[-1].seq if note_count > len(shown) else None
         timeline_events = [e for e in events if last is None or e.after_seq < last]

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from sessions_app.review import PAGE_LIMIT
+from sessions_app.review import KIND_LIMIT, TIMELINE_LIMIT
 from tests.test_live_window import fill
 
 
@@ -28,7 +28,7 @@ def test_the_review_page_of_a_long_session_is_cut_and_says_so(
         feature=feature, title="Short", internal_tenant="internal", facilitator=facilitator
     )
     fill(short, 5, event_every=2)
-    fill(session, PAGE_LIMIT * 3, event_every=2)  # 540 visible observations
+    fill(session, 600, event_every=2)  # 540 visible observations
 
     few, _ = review_queries(facilitator_client, short)
     many, content = review_queries(facilitator_client, session)
@@ -36,13 +36,14 @@ def test_the_review_page_of_a_long_session_is_cut_and_says_so(
     assert many == few
     assert "540 notes" in content
     assert "<h3>Observation (540)</h3>" in content
-    assert f"… and {540 - PAGE_LIMIT} more: the exports hold them all." in content
+    assert f"… and {540 - KIND_LIMIT} more: the exports hold them all." in content
+    assert content.count('class="note-text"') == KIND_LIMIT + TIMELINE_LIMIT
     assert "later entries: the exports hold the whole timeline." in content
     assert "Note 599" not in content  # past what the page shows
 
 
 def test_the_exports_of_a_long_session_hold_every_note(session, facilitator_client):
-    fill(session, PAGE_LIMIT * 3)
+    fill(session, 600)
 
     response = facilitator_client.get(reverse("export_json", kwargs={"session_id": session.pk}))
 

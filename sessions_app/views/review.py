@@ -24,7 +24,7 @@ from sessions_app.services.validation import InvalidInput
 def _page(request: HttpRequest, session: EnsembleSession, status: int = 200, **forms):
     mine = ConfidenceVote.objects.filter(session=session, voter=request.user).first()
     context = {
-        "report": review.build(session, limit=review.PAGE_LIMIT),
+        "report": review.build(session, cut=True),
         "session": session,
         "can_facilitate": can_facilitate(request.user, session),
         "can_vote": request.user.pk in outcome.voters(session),
