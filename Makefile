@@ -12,7 +12,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3 \
 	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo "$$p"; break; }; \
 	done)
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean faults
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -40,6 +40,20 @@ test: export HTTPS_ONLY ?= 0
 test: $(VENV)/.installed-dev
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The live room against the bare stack (bench/README.md); BENCH_QUICK=1 for a
+# short run. It starts its own servers and uses its own databases.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench
+
+# Breaks the production deployment on purpose: two daphne processes behind nginx,
+# PostgreSQL and a private Redis, all on loopback (faults/). Needs nginx,
+# redis-server, Chromium and a PostgreSQL (started privately if none answers).
+faults: export SECRET_KEY ?= insecure-key-for-tests-only
+faults: export HTTPS_ONLY ?= 0
+faults: $(VENV)/.installed-dev
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/pytest -p no:django faults $(FAULTS_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """ASGI entry point: `daphne config.asgi:application` serves HTTP and websockets."""
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -13,6 +14,22 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
+
+if os.environ.get("ENSEMBLE_BENCH_FLOOR") == "1":
+    # `make bench` compares the live room with a bare relay served by these
+    # same processes and channel layer (its floor). Only the benchmark's own
+    # servers set this variable, so a deployment never routes the relay.
+    from bench.floor import websocket_urlpatterns as floor_urlpatterns
+
+    websocket_urlpatterns = [*websocket_urlpatterns, *floor_urlpatterns]
+
+if "twisted.internet.reactor" in sys.modules:
+    # Served by daphne: SIGTERM closes live-room sockets with 1012, not silently.
+    from twisted.internet import reactor
+
+    from config.shutdown import on_daphne_shutdown
+
+    on_daphne_shutdown(reactor)
 
 application = ProtocolTypeRouter(
     {

@@ -9,6 +9,7 @@ deployment.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "sessions_app",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -67,8 +69,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "sessions_app.throttling.WriteRateLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -104,10 +109,16 @@ _db = DATABASES["default"]
 # would leak, so they stay off and PostgreSQL uses psycopg's pool instead.
 _db["CONN_MAX_AGE"] = 0
 if _db["ENGINE"] == "django.db.backends.postgresql":
+    from psycopg_pool import ConnectionPool
+
     _db.setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
         "max_size": 20,
         "timeout": 10,
+        # A pooled connection the server cut while it sat idle (a restart, a
+        # failover, pg_terminate_backend) is replaced when taken, instead of
+        # failing the next request that gets it.
+        "check": ConnectionPool.check_connection,
     }
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
@@ -139,7 +150,13 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process: the same room for a busy room as channels-redis gets.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1500},
+        }
+    }
 
 # --- Auth -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -151,6 +168,27 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "sessions_app.throttling.SignInThrottle",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five wrong passwords for one username from one address lock that pair out for
+# 15 minutes (so nobody can lock a colleague out from elsewhere); a success resets.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "sessions_app.throttling.lockout"
+if env_bool("BEHIND_PROXY"):
+    # The client's address is the one the proxy appended to X-Forwarded-For.
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_ORDER = "right-most"
+    AXES_IPWARE_PROXY_COUNT = 1
+# Changes through the pages per signed-in user, and API requests per token, a
+# minute (sessions_app/throttling.py); far above what a person clicking reaches.
+WRITES_PER_MINUTE = int(os.environ.get("WRITES_PER_MINUTE", "120"))
+API_REQUESTS_PER_MINUTE = int(os.environ.get("API_REQUESTS_PER_MINUTE", "120"))
 
 # --- Internationalisation ---------------------------------------------------
 LANGUAGE_CODE = "en"

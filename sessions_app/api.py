@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from sessions_app.models import ApiToken, Feature, Metric, RolloutStage
 from sessions_app.services import metrics, rollout
 from sessions_app.services.tokens import token_for
+from sessions_app.throttling import api_rate_limit
 
 # A year of daily values, several times over; a bigger batch is split by the sender.
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -65,6 +66,7 @@ def _feature(request: HttpRequest, user, flag_key: str) -> Feature | JsonRespons
 
 
 @require_GET
+@api_rate_limit
 def feature_rollout(request: HttpRequest, flag_key: str) -> JsonResponse:
     token = _token(request)
     if isinstance(token, JsonResponse):
@@ -103,6 +105,7 @@ def feature_rollout(request: HttpRequest, flag_key: str) -> JsonResponse:
 
 @csrf_exempt  # a token, not a cookie, authenticates: there is no session to forge
 @require_POST
+@api_rate_limit
 def metric_measurements(request: HttpRequest, flag_key: str, metric_key: str) -> JsonResponse:
     """Body: {"date": "YYYY-MM-DD", "value": 52.5}, or {"measurements": [that, …]}.
     All stored, or none (400 with each bad item's number and reason); a date

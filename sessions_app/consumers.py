@@ -15,19 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+import weakref
+from importlib import import_module
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from sessions_app.live_fragments import PANELS, event_payload, note_payload, panel_payload
 from sessions_app.models import EnsembleSession, Event, Membership, Note
 from sessions_app.services import notes, presence
 from sessions_app.services.timeline import group_name
 from sessions_app.services.validation import InvalidInput
+
+logger = logging.getLogger(__name__)
 
 # Close codes the client must not reconnect after.
 UNAUTHENTICATED = 4401
@@ -48,6 +58,16 @@ REPLAYS_PER_SECOND = 0.5
 # never pings does not keep reading the room after its member was removed.
 WATCH_SECONDS = 15
 SILENCE_SECONDS = 50
+# A heartbeat's answer says the room's revision, and a client behind it asks
+# for a replay. A note committed just before the heartbeat read the revision
+# may still be on its way here: the answer waits this long for it, so a busy
+# room is not replayed to every client at each heartbeat.
+PONG_GRACE_SECONDS = 2
+# Changes are committed in one order but may reach a process's consumers in
+# another (two processes broadcast independently, through Redis). A client
+# that sees revisions jump asks for a replay, so a change that arrives ahead
+# of one still on its way waits up to this long for it before being sent.
+REORDER_SECONDS = 0.5
 NOT_JSON = object()
 
 
@@ -77,6 +97,48 @@ def _is_member(user, session_id) -> bool:
     return Membership.objects.filter(user=user, team__features__sessions__pk=session_id).exists()
 
 
+def _signed_in(user, session_key: str | None) -> bool:
+    """Whether the login the handshake found still holds: not logged out (here or
+    in another tab), its session not deleted or expired, the password not
+    changed since, the account still active. The checks of Django's get_user,
+    without its side effects on the session."""
+    if not session_key:
+        return False
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    if str(data.get(SESSION_KEY)) != str(user.pk):
+        return False
+    current = get_user_model()._default_manager.filter(pk=user.pk, is_active=True).first()
+    held = data.get(HASH_SESSION_KEY) or ""
+    return current is not None and any(
+        constant_time_compare(held, current._get_session_auth_hash(secret=secret))
+        for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    )
+
+
+def _refusal(user, session_key: str | None, session_id) -> int | None:
+    """The close code for a user who may no longer be in the room, else None."""
+    if not _signed_in(user, session_key):
+        return UNAUTHENTICATED
+    if not _is_member(user, session_id):
+        return FORBIDDEN
+    return None
+
+
+class Refused:
+    def __init__(self, code: int):
+        self.code = code
+
+
+def _if_member(user, session_key, session_id, work, *args):
+    """`work(*args)` if the user is still signed in and a member, else Refused:
+    one trip to the worker thread for both, since every trip costs a database
+    connection."""
+    refusal = _refusal(user, session_key, session_id)
+    if refusal is not None:
+        return Refused(refusal)
+    return work(*args)
+
+
 def _replay(session_id, since: int) -> list[dict[str, Any]]:
     """Everything a client holding revision `since` has missed, from the database."""
     session = EnsembleSession.objects.select_related("feature").get(pk=session_id)
@@ -87,11 +149,20 @@ def _replay(session_id, since: int) -> list[dict[str, Any]]:
         .select_related("author", "goal")
         .order_by("seq")
     )
-    events = Event.objects.filter(session=session, revision__gt=since).order_by("revision")
+    events = (
+        Event.objects.filter(session=session, revision__gt=since)
+        .select_related("alert")
+        .order_by("revision")
+    )
+    # Panels change only with a revision (presence is broadcast on every
+    # connect): a client already at the room's revision needs none of them,
+    # which spares rendering every panel for each reconnecting client. One
+    # behind, or ahead (a history the server no longer has), gets them all.
+    panels = PANELS if revision != since or not since else ()
     return [
         *(note_payload(note) for note in changed),
         *(event_payload(event) for event in events),
-        *(panel_payload(session, panel_id) for panel_id in PANELS),
+        *(panel_payload(session, panel_id) for panel_id in panels),
         {"type": "synced", "revision": revision, "now": timezone.now().isoformat()},
     ]
 
@@ -120,6 +191,16 @@ def _first_error(invalid: InvalidInput) -> str:
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope, receive, send) -> None:
+        # Known to rooms_closed() for as long as the connection lasts.
+        self.ended = asyncio.Event()
+        _open_rooms.add(self)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            _open_rooms.discard(self)
+            self.ended.set()
+
     async def connect(self) -> None:
         user = self.scope["user"]
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
@@ -135,10 +216,18 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=FORBIDDEN)
             return
+        # Each later check asks whether this login still holds (see _signed_in).
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
         self.group = group_name(self.session_id)
         self.rate = RateLimit()
         self.replays = RateLimit(REPLAY_BURST, REPLAYS_PER_SECOND)
         self.last_heard = time.monotonic()
+        # The highest revision of a change sent to this client (broadcast,
+        # replay or acknowledgement).
+        self.sent_revision = 0
+        self.pong: asyncio.Task | None = None
+        self.held: dict[int, list[dict[str, Any]]] = {}
+        self.release: asyncio.TimerHandle | None = None
         self.watchdog = asyncio.create_task(self._watch())
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -161,6 +250,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "watchdog"):
             self.watchdog.cancel()
+        if getattr(self, "pong", None) is not None:
+            self.pong.cancel()
+        if getattr(self, "release", None) is not None:
+            self.release.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.announce(
@@ -176,8 +269,54 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 self.group, {"type": "room.broadcast", "payload": payload}
             )
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch closes stale database connections before every
+        # handler, in the one worker thread all database work shares: one hop
+        # per recipient of each broadcast, queued behind the room's writes, was
+        # the fan-out's largest cost. Every database call here goes through
+        # database_sync_to_async, which closes stale connections itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def room_broadcast(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["payload"])
+        payload = event["payload"]
+        if payload["type"] in {"note", "event"}:
+            await self.send_change(payload["revision"], payload)
+        else:
+            await self.send_json(payload)
+
+    async def send_change(self, revision: int, message: dict[str, Any]) -> None:
+        """Send a change (or the acknowledgement that carries one) in revision
+        order: one ahead of a missing revision is held for REORDER_SECONDS."""
+        if self.sent_revision and revision > self.sent_revision + 1:
+            self.held.setdefault(revision, []).append(message)
+            if self.release is None:
+                self.release = asyncio.get_running_loop().call_later(
+                    REORDER_SECONDS, lambda: asyncio.ensure_future(self.send_held(everything=True))
+                )
+            return
+        self.sent_revision = max(self.sent_revision, revision)
+        await self.send_json(message)
+        if self.held:
+            await self.send_held()
+
+    async def send_held(self, everything: bool = False) -> None:
+        """The held changes that are next in order, or all of them once the
+        wait is over (the client then replays what is still missing)."""
+        while self.held:
+            revision = min(self.held)
+            if not everything and revision > self.sent_revision + 1:
+                break
+            messages = self.held.pop(revision)
+            self.sent_revision = max(self.sent_revision, revision)
+            for message in messages:
+                await self.send_json(message)
+        if everything or not self.held:
+            if self.release is not None:
+                self.release.cancel()
+            self.release = None
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))
@@ -192,7 +331,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = json.loads(text_data)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            # Not JSON, an integer of more digits than Python converts, or
+            # arrays nested deeper than the parser's recursion limit.
             message = NOT_JSON
         replay = isinstance(message, dict) and message.get("type") == "hello"
         if not (self.replays if replay else self.rate).allow():
@@ -219,22 +360,37 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not isinstance(since, int) or isinstance(since, bool) or since < 0:
             await self.error("hello needs `since`, the last revision held (0 for none).")
             return
-        if not await self._still_member():
-            return
-        for payload in await database_sync_to_async(_replay)(self.session_id, since):
+        payloads = await self._as_member(_replay, self.session_id, since)
+        for payload in payloads or ():
             await self.send_json(payload)
+        if payloads:
+            self.sent_revision = max(self.sent_revision, payloads[-1]["revision"])
+            # The replay brought everything up to here; what is held above it
+            # may now follow.
+            await self.send_held()
 
     async def on_ping(self, message: dict[str, Any]) -> None:
         # Heartbeats come every few seconds: someone removed from the team stops
         # receiving the room within one of them, even if they never write.
-        if not await self._still_member():
-            return
-        revision, room = await database_sync_to_async(_heartbeat)(
-            self.session_id, self.scope["user"], self.channel_name
+        answer = await self._as_member(
+            _heartbeat, self.session_id, self.scope["user"], self.channel_name
         )
+        if answer is None:
+            return
+        revision, room = answer
         await self.announce(room)
+        if self.pong is not None:
+            self.pong.cancel()
+        # Answered from a task of its own: the broadcasts it may wait for are
+        # handled by this consumer, after this handler returns.
+        self.pong = asyncio.create_task(self._pong(revision))
+
+    async def _pong(self, revision: int) -> None:
         # The revision lets a client notice a lost broadcast even when nothing
-        # else happens after it.
+        # else happens after it; one still on its way is given time to arrive.
+        deadline = time.monotonic() + PONG_GRACE_SECONDS
+        while self.sent_revision < revision and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         await self.send_json(
             {"type": "pong", "now": timezone.now().isoformat(), "revision": revision}
         )
@@ -246,8 +402,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.error(_first_error(result), client_id=client_id, errors=_errors(result))
         elif isinstance(result, InvalidInputMessage):
             await self.error(result.message, client_id=client_id)
+        elif isinstance(result, Unavailable):
+            await self._reply(result)  # no client id: the client keeps it to resend
         elif result is not None:
-            await self.send_json({"type": "ack", "client_id": client_id, "note": result})
+            await self.send_change(
+                result["revision"], {"type": "ack", "client_id": client_id, "note": result}
+            )
 
     async def on_edit_note(self, message: dict[str, Any]) -> None:
         await self._reply(await self._write(self._edit_note, message))
@@ -267,32 +427,55 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _still_member(self) -> bool:
         """The handshake's check may be hours old: whoever left the team since
-        is closed with 4403 before they read or write anything more."""
-        if await database_sync_to_async(_is_member)(self.scope["user"], self.session_id):
+        is closed with 4403, and whoever's login ended with 4401, before they
+        read or write anything more."""
+        refusal = await database_sync_to_async(_refusal)(
+            self.scope["user"], self.session_key, self.session_id
+        )
+        if refusal is None:
             return True
-        await self.close(code=FORBIDDEN)
+        await self.close(code=refusal)
         return False
+
+    async def _as_member(self, work, *args):
+        """`work(*args)` in the worker thread, once the same trip has checked the
+        user is still signed in and a member; if not, closes with 4401 or 4403
+        and returns None."""
+        result = await database_sync_to_async(_if_member)(
+            self.scope["user"], self.session_key, self.session_id, work, *args
+        )
+        if isinstance(result, Refused):
+            await self.close(code=result.code)
+            return None
+        return result
 
     async def _write(self, write, message: dict[str, Any]):
         """Run a write in a worker thread, after checking the user is still a member."""
-        user = self.scope["user"]
-        if not await self._still_member():
-            return None
         try:
-            return await database_sync_to_async(write)(user, message)
+            return await self._as_member(write, self.scope["user"], message)
         except InvalidInput as invalid:
             return invalid
         except PermissionDenied as denied:
             return InvalidInputMessage(str(denied) or "That is not yours to change.")
+        except DatabaseError:
+            # The database went away mid-write (a restart, a killed connection).
+            # The transaction rolled back, so nothing is half-stored; the client
+            # keeps the note in its outbox and sends it again. The next write
+            # gets a fresh connection (database_sync_to_async drops broken ones).
+            logger.warning("A write failed on a database error; the client will retry.")
+            return Unavailable()
 
     async def _reply(self, result) -> None:
         if isinstance(result, InvalidInput):
             await self.error(_first_error(result), errors=_errors(result))
         elif isinstance(result, InvalidInputMessage):
             await self.error(result.message)
+        elif isinstance(result, Unavailable):
+            await self.error("Not stored yet: the server is busy; it is sent again.", retry=True)
 
     def _post_note(self, user, message: dict[str, Any]):
-        session = EnsembleSession.objects.get(pk=self.session_id)
+        # post_note reads the session itself, locked: no need to read it first.
+        session = EnsembleSession(pk=self.session_id)
         data = {
             "client_id": message.get("client_id"),
             "kind": message.get("kind"),
@@ -328,6 +511,25 @@ class SessionConsumer(AsyncWebsocketConsumer):
         return None
 
 
+# This process's open room connections (see rooms_closed).
+_open_rooms: weakref.WeakSet[SessionConsumer] = weakref.WeakSet()
+
+
+async def rooms_closed(seconds: float) -> None:
+    """Wait, at most `seconds`, until every room connection of this process has
+    ended: a graceful restart (config/shutdown.py) lets their disconnects run
+    (presence, group membership) before the process exits."""
+    waits = [asyncio.ensure_future(room.ended.wait()) for room in _open_rooms]
+    if waits:
+        _, pending = await asyncio.wait(waits, timeout=seconds)
+        for wait in pending:
+            wait.cancel()
+
+
+class Unavailable:
+    """A write the database could not take just now."""
+
+
 class InvalidInputMessage:
     """A refusal that is not a form's errors (a note that is not there, not yours)."""
 
@@ -337,11 +539,14 @@ class InvalidInputMessage:
 
 def _strings(data: dict[str, Any]) -> dict[str, str]:
     """Form data as a browser would send it: JSON numbers become text, and
-    anything else that is not text is treated as missing."""
+    anything else that is not text is treated as missing. A lone surrogate
+    (JSON may escape one, "\\ud800"; UTF-8, and so the database, cannot hold
+    it) becomes U+FFFD, as a browser's own encoder would make it."""
     cleaned = {}
     for key, value in data.items():
         if isinstance(value, bool) or value is None:
             continue
         if isinstance(value, int | float | str):
-            cleaned[key] = str(value)
+            text = str(value)
+            cleaned[key] = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return cleaned

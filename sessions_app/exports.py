@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from sessions_app.review import Report, clock
 
@@ -91,10 +93,23 @@ def to_json(report: Report) -> dict[str, Any]:
     }
 
 
+# What makes Markdown out of plain text mid-line: links and images ([ ] !),
+# emphasis and code (* _ `), tables and strikethrough (| ~), headings (#), and
+# the backslash itself. HTML (< > &) becomes entities instead.
+_MARKDOWN = re.compile(r"([\\`*_\[\]!#|~])")
+
+
 def _md(text: str) -> str:
-    """User text on one line of Markdown, with HTML neutralised: a wiki that
-    renders inline HTML shows it as text."""
-    return " ".join(escape(text, quote=False).split())
+    """User text on one line of Markdown that stays text: a link, an image or
+    raw HTML written into a note shows as written, never rendered (a wiki that
+    renders inline HTML shows it as text too)."""
+    return " ".join(escape(_MARKDOWN.sub(r"\\\1", text), quote=False).split())
+
+
+def _md_url(url: str) -> str:
+    """A stored http(s) link, shown as a bare URL: whatever could close the
+    parentheses around it or start Markdown is percent-encoded."""
+    return quote(url, safe=":/?#@$&+,;=%-._~")
 
 
 def to_markdown(report: Report) -> str:
@@ -130,7 +145,7 @@ def to_markdown(report: Report) -> str:
         box = "x" if item.done else " "
         owner = f" — {_md(_username(item.owner))}" if item.owner else ""
         due = f", due {item.due:%Y-%m-%d}" if item.due else ""
-        link = f" ({_md(item.tracker_url)})" if item.tracker_url else ""
+        link = f" ({_md_url(item.tracker_url)})" if item.tracker_url else ""
         lines.append(f"- [{box}] {_md(item.text)}{owner}{due}{link}")
     if not report.follow_ups:
         lines.append("None.")
@@ -139,7 +154,7 @@ def to_markdown(report: Report) -> str:
         alert = event.alert
         where = f", tenant {_md(alert.tenant)}" if alert.tenant else ""
         elsewhere = " (not our tenant)" if event.other_tenant else ""
-        link = f" ({_md(alert.url)})" if alert.url else ""
+        link = f" ({_md_url(alert.url)})" if alert.url else ""
         lines.append(
             f"- {alert.received_at:%H:%M:%S} {alert.get_level_display()}: "
             f"{_md(alert.title)}{link}{where}{elsewhere}"
@@ -154,6 +169,14 @@ def to_markdown(report: Report) -> str:
 
 
 CSV_HEADER = ["seq", "time", "elapsed", "kind", "author", "goal", "text"]
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """User text as a CSV cell that a spreadsheet shows instead of running:
+    a leading apostrophe makes it text (CSV injection)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def to_csv(report: Report) -> str:
@@ -169,9 +192,9 @@ def to_csv(report: Report) -> str:
                 if report.session.started_at
                 else "",
                 note.kind,
-                _username(note.author) or "",
-                note.goal.text if note.goal else "",
-                note.text,
+                _cell(_username(note.author) or ""),
+                _cell(note.goal.text) if note.goal else "",
+                _cell(note.text),
             ]
         )
     return out.getvalue()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sessions_app.forms import NoteEditForm, NoteForm
+from sessions_app.forms import NoteEditForm, NoteForm, client_id_validator
 from sessions_app.live_fragments import note_payload
 from sessions_app.models import EnsembleSession, Note
 from sessions_app.services.timeline import broadcast, lock, next_revision
@@ -40,13 +40,18 @@ def post_note(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> t
                     else "This session is closed: it takes no more notes.",
                 )
                 raise InvalidInput(form)
+            # The next seq and the next revision in one write: every write of
+            # a note is a round trip that the whole room waits behind.
             locked.last_seq += 1
-            EnsembleSession.objects.filter(pk=locked.pk).update(last_seq=locked.last_seq)
+            locked.revision += 1
+            EnsembleSession.objects.filter(pk=locked.pk).update(
+                last_seq=locked.last_seq, revision=locked.revision
+            )
             note = form.save(commit=False)
             note.session = locked
             note.author = author
             note.seq = locked.last_seq
-            note.revision = next_revision(locked)
+            note.revision = locked.revision
             note.save()
             note.payload = note_payload(note)
             broadcast(locked.pk, note.payload)
@@ -61,6 +66,12 @@ def post_note(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> t
 def _stored(session: EnsembleSession, author, data: Mapping[str, Any]) -> Note | None:
     client_id = data.get("client_id")
     if not isinstance(client_id, str):
+        return None
+    try:
+        # Only a well-formed id is looked up (a NUL in it would fail the query
+        # itself on PostgreSQL); a malformed one is the form's error to report.
+        client_id_validator(client_id)
+    except ValidationError:
         return None
     stored = Note.objects.filter(session=session, client_id=client_id).first()
     if stored is not None and stored.author_id != author.pk:

@@ -118,13 +118,27 @@ def approve(*, stage: RolloutStage, by) -> None:
     _approve(stage, by)
 
 
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=2000, required=False, strip=True)
+
+
+def _reason(text: str) -> str:
+    """A reason as typed, validated like any form field (no NUL characters,
+    which no database column takes, and a length the audit trail can show)."""
+    form = ReasonForm({"reason": text})
+    if not form.is_valid():
+        raise RolloutRefused("A reason is text of at most 2,000 characters.")
+    return form.cleaned_data["reason"]
+
+
 @transaction.atomic
 def override(*, stage: RolloutStage, by, reason: str) -> None:
     """An owner approves a gated stage anyway, and says why in writing."""
     require_owner(by, stage.feature.team)
-    if not reason.strip():
+    reason = _reason(reason)
+    if not reason:
         raise RolloutRefused("Overriding a gate needs a written reason.")
-    _approve(stage, by, override_reason=reason.strip())
+    _approve(stage, by, override_reason=reason)
 
 
 @transaction.atomic
@@ -139,6 +153,7 @@ def enable(*, stage: RolloutStage, by) -> None:
 
 @transaction.atomic
 def pause(*, stage: RolloutStage, by, reason: str = "") -> None:
+    reason = _reason(reason)
     stage = RolloutStage.objects.select_for_update().get(pk=stage.pk)
     if stage.status not in (Status.APPROVED, Status.ENABLED):
         raise RolloutRefused("Only an approved or enabled stage can be paused.")

@@ -16,7 +16,8 @@ PREFIX = "ens_"
 def create_token(*, user, name: str, can_write: bool = False) -> tuple[ApiToken, str]:
     """A new token; the raw value is returned once and never stored."""
     raw = PREFIX + secrets.token_urlsafe(32)
-    name = (name or "").strip()[:80] or "API token"
+    # A label, not free text: NUL characters (which no database column takes) go.
+    name = (name or "").replace("\x00", "").strip()[:80] or "API token"
     token = ApiToken.objects.create(
         user=user,
         name=name,

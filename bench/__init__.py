@@ -1,0 +1,1 @@
+"""The live room's benchmark: `make bench` (see bench/README.md)."""
