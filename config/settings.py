@@ -134,14 +134,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ----------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_CONNECTION_OPTIONS = {
+    # redis-py 8 defaults to a 5 s socket timeout, which makes an idle
+    # receive() raise and kills consumers: wait forever.
+    "socket_timeout": None,
+    # Every command holds a connection of the pool while it runs, and redis-py
+    # 8 fails a command past 100 at once ("Too many connections"): a room of a
+    # few hundred people reconnecting at once, after a deploy, needs more.
+    "max_connections": 2000,
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # redis-py 8 defaults to a 5 s socket timeout, which makes an
-                # idle receive() raise and kills consumers: wait forever.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "hosts": [{"address": REDIS_URL, **REDIS_CONNECTION_OPTIONS}],
                 # channels-redis drops messages silently past capacity; the
                 # database stays the truth, but a room should not drop often.
                 "capacity": 1500,
@@ -153,7 +160,7 @@ else:
     # One process: the same room for a busy room as channels-redis gets.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "config.inmemory_layer.SweepingInMemoryChannelLayer",
             "CONFIG": {"capacity": 1500},
         }
     }

@@ -41,7 +41,7 @@ def test_embedded_default_is_sqlite_in_wal_mode_and_the_in_memory_layer():
     found = probe(DEBUG="1")
     assert found["engine"] == "django.db.backends.sqlite3"
     assert "journal_mode=WAL" in found["options"]["init_command"]
-    assert found["layer"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    assert found["layer"]["BACKEND"] == "config.inmemory_layer.SweepingInMemoryChannelLayer"
     assert found["hosts"] == ["127.0.0.1", "localhost"]
 
 
@@ -57,8 +57,14 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_redis():
     layer = found["layer"]
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     # redis-py's default 5 s socket timeout would kill idle consumers.
+    # redis-py 8 fails commands past 100 connections at once (see
+    # test_several_processes for a crowd connecting at once).
     assert layer["CONFIG"]["hosts"] == [
-        {"address": "redis://cache.internal:6379/0", "socket_timeout": None}
+        {
+            "address": "redis://cache.internal:6379/0",
+            "socket_timeout": None,
+            "max_connections": 2000,
+        }
     ]
     assert layer["CONFIG"]["capacity"] > 100
 

@@ -5,6 +5,7 @@ connects later to the other is replayed what it missed."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -283,3 +284,29 @@ def test_notes_written_at_once_through_both_processes_get_gap_free_seqs_seen_by_
     for name in ("sam", "dana"):
         texts = Note.objects.filter(author__username=name).order_by("seq")
         assert [n.text for n in texts] == [f"{name} {i}" for i in range(per_member)]
+
+
+def test_a_crowd_joining_a_room_at_once_all_get_its_broadcast(redis_url):
+    """After a deploy everyone reconnects at the same moment: every join and
+    every broadcast is a Redis command holding a connection of the pool, and
+    redis-py 8 refused those past 100 at once ("Too many connections")."""
+    from asgiref.sync import async_to_sync
+    from channels_redis.core import RedisChannelLayer
+    from django.conf import settings
+
+    host = {"address": redis_url, **settings.REDIS_CONNECTION_OPTIONS}
+    crowd = 300
+    group = f"crowd-{uuid.uuid4().hex}"
+
+    async def join_and_listen() -> list[dict]:
+        layer = RedisChannelLayer(hosts=[host], capacity=1500, expiry=30)
+        channels = [await layer.new_channel() for _ in range(crowd)]
+        await asyncio.gather(*(layer.group_add(group, channel) for channel in channels))
+        await layer.group_send(group, {"type": "room.broadcast", "text": "hello"})
+        received = await asyncio.gather(*(layer.receive(channel) for channel in channels))
+        await asyncio.gather(*(layer.group_discard(group, channel) for channel in channels))
+        await layer.close_pools()
+        return received
+
+    received = async_to_sync(join_and_listen)()
+    assert [message["text"] for message in received] == ["hello"] * crowd
