@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from asgiref.sync import sync_to_async
-
 SERVICE_RESTART = 1012
 GRACE_SECONDS = 5
 
@@ -33,16 +31,14 @@ def on_daphne_shutdown(reactor) -> None:
     from twisted.internet import defer
 
     from sessions_app.consumers import rooms_closed
+    from sessions_app.db_thread import drained
 
     async def settled() -> None:
         await rooms_closed(GRACE_SECONDS)
         # The database work the rooms queued must finish while the event loop
-        # still runs: a write's broadcast after commit goes through the loop,
-        # and a worker thread left waiting on a stopped loop keeps the process
-        # from ever exiting. The shared database thread runs work in order, so
-        # this no-op returns once everything queued before it is done.
+        # still runs: a write's broadcast after commit goes through the loop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(sync_to_async(lambda: None)(), GRACE_SECONDS)
+            await asyncio.wait_for(drained(), GRACE_SECONDS)
 
     def close_then_wait():
         close_websockets(reactor)

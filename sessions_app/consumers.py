@@ -14,34 +14,28 @@ server → client
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import weakref
-from importlib import import_module
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 
+from sessions_app.db_thread import on_db_thread
 from sessions_app.live_fragments import PANELS, event_payload, note_payload, panel_payload
-from sessions_app.models import EnsembleSession, Event, Membership, Note
+from sessions_app.models import EnsembleSession, Event, Note
+from sessions_app.room_access import FORBIDDEN, UNAUTHENTICATED, Login, is_member
 from sessions_app.services import notes, presence
-from sessions_app.services.timeline import group_name
+from sessions_app.services.timeline import group_name, room_message
 from sessions_app.services.validation import InvalidInput
 
 logger = logging.getLogger(__name__)
-
-# Close codes the client must not reconnect after.
-UNAUTHENTICATED = 4401
-FORBIDDEN = 4403
 
 # Closed for silence: the client reconnects, as after any close but a refusal.
 IDLE = 4408
@@ -93,47 +87,15 @@ class RateLimit:
         return True
 
 
-def _is_member(user, session_id) -> bool:
-    return Membership.objects.filter(user=user, team__features__sessions__pk=session_id).exists()
-
-
-def _signed_in(user, session_key: str | None) -> bool:
-    """Whether the login the handshake found still holds: not logged out (here or
-    in another tab), its session not deleted or expired, the password not
-    changed since, the account still active. The checks of Django's get_user,
-    without its side effects on the session."""
-    if not session_key:
-        return False
-    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
-    if str(data.get(SESSION_KEY)) != str(user.pk):
-        return False
-    current = get_user_model()._default_manager.filter(pk=user.pk, is_active=True).first()
-    held = data.get(HASH_SESSION_KEY) or ""
-    return current is not None and any(
-        constant_time_compare(held, current._get_session_auth_hash(secret=secret))
-        for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
-    )
-
-
-def _refusal(user, session_key: str | None, session_id) -> int | None:
-    """The close code for a user who may no longer be in the room, else None."""
-    if not _signed_in(user, session_key):
-        return UNAUTHENTICATED
-    if not _is_member(user, session_id):
-        return FORBIDDEN
-    return None
-
-
 class Refused:
     def __init__(self, code: int):
         self.code = code
 
 
-def _if_member(user, session_key, session_id, work, *args):
+def _if_allowed(login: Login, session_id, work, *args):
     """`work(*args)` if the user is still signed in and a member, else Refused:
-    one trip to the worker thread for both, since every trip costs a database
-    connection."""
-    refusal = _refusal(user, session_key, session_id)
+    one trip to the database thread for both."""
+    refusal = login.refusal(session_id)
     if refusal is not None:
         return Refused(refusal)
     return work(*args)
@@ -165,6 +127,15 @@ def _replay(session_id, since: int) -> list[dict[str, Any]]:
         *(panel_payload(session, panel_id) for panel_id in panels),
         {"type": "synced", "revision": revision, "now": timezone.now().isoformat()},
     ]
+
+
+def _join(session_id, user, channel_name: str) -> dict[str, Any] | None:
+    session = EnsembleSession.objects.get(pk=session_id)
+    return presence.join(session=session, user=user, channel_name=channel_name)
+
+
+def _leave(session_id, channel_name: str) -> dict[str, Any] | None:
+    return presence.leave(session_id=session_id, channel_name=channel_name)
 
 
 def _heartbeat(session_id, user, channel_name: str) -> tuple[int, dict | None]:
@@ -212,12 +183,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=UNAUTHENTICATED)
             return
         # Another team's session looks exactly like one that does not exist.
-        if not await database_sync_to_async(_is_member)(user, self.session_id):
+        if not await on_db_thread(is_member, user, self.session_id):
             await self.accept()
             await self.close(code=FORBIDDEN)
             return
-        # Each later check asks whether this login still holds (see _signed_in).
-        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        # Each later check asks whether this login still holds.
+        self.login = Login(user, getattr(self.scope.get("session"), "session_key", None))
         self.group = group_name(self.session_id)
         self.rate = RateLimit()
         self.replays = RateLimit(REPLAY_BURST, REPLAYS_PER_SECOND)
@@ -226,17 +197,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
         # replay or acknowledgement).
         self.sent_revision = 0
         self.pong: asyncio.Task | None = None
-        self.held: dict[int, list[dict[str, Any]]] = {}
+        # A heartbeat's answer waiting for the revision it carries to be sent.
+        self.awaited: tuple[int, asyncio.Future] | None = None
+        self.held: dict[int, list[str]] = {}
         self.release: asyncio.TimerHandle | None = None
         self.watchdog = asyncio.create_task(self._watch())
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        session = await database_sync_to_async(EnsembleSession.objects.get)(pk=self.session_id)
-        await self.announce(
-            await database_sync_to_async(presence.join)(
-                session=session, user=user, channel_name=self.channel_name
-            )
-        )
+        await self.announce(await on_db_thread(_join, self.session_id, user, self.channel_name))
 
     async def _watch(self) -> None:
         while True:
@@ -256,51 +224,53 @@ class SessionConsumer(AsyncWebsocketConsumer):
             self.release.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            await self.announce(
-                await database_sync_to_async(presence.leave)(
-                    session_id=self.session_id, channel_name=self.channel_name
-                )
-            )
+            await self.announce(await on_db_thread(_leave, self.session_id, self.channel_name))
 
     async def announce(self, payload: dict[str, Any] | None) -> None:
         """Tell the room who is here now (presence is not part of the timeline)."""
         if payload is not None:
-            await self.channel_layer.group_send(
-                self.group, {"type": "room.broadcast", "payload": payload}
-            )
+            await self.channel_layer.group_send(self.group, room_message(payload))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch closes stale database connections before every
         # handler, in the one worker thread all database work shares: one hop
         # per recipient of each broadcast, queued behind the room's writes, was
         # the fan-out's largest cost. Every database call here goes through
-        # database_sync_to_async, which closes stale connections itself.
+        # on_db_thread, which looks after its connection itself.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
     async def room_broadcast(self, event: dict[str, Any]) -> None:
-        payload = event["payload"]
-        if payload["type"] in {"note", "event"}:
-            await self.send_change(payload["revision"], payload)
+        # Encoded once by the sender for every recipient (see room_message).
+        if event["revision"] is None:
+            await self.send(text_data=event["text"])
         else:
-            await self.send_json(payload)
+            await self.send_change(event["revision"], event["text"])
 
-    async def send_change(self, revision: int, message: dict[str, Any]) -> None:
+    async def send_change(self, revision: int, text: str) -> None:
         """Send a change (or the acknowledgement that carries one) in revision
         order: one ahead of a missing revision is held for REORDER_SECONDS."""
         if self.sent_revision and revision > self.sent_revision + 1:
-            self.held.setdefault(revision, []).append(message)
+            self.held.setdefault(revision, []).append(text)
             if self.release is None:
                 self.release = asyncio.get_running_loop().call_later(
                     REORDER_SECONDS, lambda: asyncio.ensure_future(self.send_held(everything=True))
                 )
             return
-        self.sent_revision = max(self.sent_revision, revision)
-        await self.send_json(message)
+        self.advance(revision)
+        await self.send(text_data=text)
         if self.held:
             await self.send_held()
+
+    def advance(self, revision: int) -> None:
+        """`revision` is sent: a heartbeat's answer waiting for it may go."""
+        self.sent_revision = max(self.sent_revision, revision)
+        if self.awaited is not None and self.sent_revision >= self.awaited[0]:
+            if not self.awaited[1].done():
+                self.awaited[1].set_result(None)
+            self.awaited = None
 
     async def send_held(self, everything: bool = False) -> None:
         """The held changes that are next in order, or all of them once the
@@ -309,10 +279,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
             revision = min(self.held)
             if not everything and revision > self.sent_revision + 1:
                 break
-            messages = self.held.pop(revision)
-            self.sent_revision = max(self.sent_revision, revision)
-            for message in messages:
-                await self.send_json(message)
+            texts = self.held.pop(revision)
+            self.advance(revision)
+            for text in texts:
+                await self.send(text_data=text)
         if everything or not self.held:
             if self.release is not None:
                 self.release.cancel()
@@ -364,7 +334,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         for payload in payloads or ():
             await self.send_json(payload)
         if payloads:
-            self.sent_revision = max(self.sent_revision, payloads[-1]["revision"])
+            self.advance(payloads[-1]["revision"])
             # The replay brought everything up to here; what is held above it
             # may now follow.
             await self.send_held()
@@ -388,9 +358,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def _pong(self, revision: int) -> None:
         # The revision lets a client notice a lost broadcast even when nothing
         # else happens after it; one still on its way is given time to arrive.
-        deadline = time.monotonic() + PONG_GRACE_SECONDS
-        while self.sent_revision < revision and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if self.sent_revision < revision:
+            arrived = asyncio.get_running_loop().create_future()
+            self.awaited = (revision, arrived)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived, PONG_GRACE_SECONDS)
         await self.send_json(
             {"type": "pong", "now": timezone.now().isoformat(), "revision": revision}
         )
@@ -405,9 +377,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         elif isinstance(result, Unavailable):
             await self._reply(result)  # no client id: the client keeps it to resend
         elif result is not None:
-            await self.send_change(
-                result["revision"], {"type": "ack", "client_id": client_id, "note": result}
-            )
+            ack = {"type": "ack", "client_id": client_id, "note": result}
+            await self.send_change(result["revision"], json.dumps(ack))
 
     async def on_edit_note(self, message: dict[str, Any]) -> None:
         await self._reply(await self._write(self._edit_note, message))
@@ -429,9 +400,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         """The handshake's check may be hours old: whoever left the team since
         is closed with 4403, and whoever's login ended with 4401, before they
         read or write anything more."""
-        refusal = await database_sync_to_async(_refusal)(
-            self.scope["user"], self.session_key, self.session_id
-        )
+        refusal = await on_db_thread(self.login.refusal, self.session_id)
         if refusal is None:
             return True
         await self.close(code=refusal)
@@ -441,9 +410,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         """`work(*args)` in the worker thread, once the same trip has checked the
         user is still signed in and a member; if not, closes with 4401 or 4403
         and returns None."""
-        result = await database_sync_to_async(_if_member)(
-            self.scope["user"], self.session_key, self.session_id, work, *args
-        )
+        result = await on_db_thread(_if_allowed, self.login, self.session_id, work, *args)
         if isinstance(result, Refused):
             await self.close(code=result.code)
             return None
@@ -461,7 +428,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             # The database went away mid-write (a restart, a killed connection).
             # The transaction rolled back, so nothing is half-stored; the client
             # keeps the note in its outbox and sends it again. The next write
-            # gets a fresh connection (database_sync_to_async drops broken ones).
+            # gets a fresh connection (on_db_thread drops broken ones).
             logger.warning("A write failed on a database error; the client will retry.")
             return Unavailable()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from django.test import Client
 
@@ -32,6 +34,22 @@ def fresh_rate_limits():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def database_thread_released():
+    """The live room's database thread keeps its connection while busy (see
+    sessions_app/db_thread.py); each test's event loop ends with it, so the
+    connection is given back here, or the test database could not be dropped."""
+    yield
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        from sessions_app.db_thread import release
+
+        asyncio.run(release())
+    # else Playwright's loop runs in this thread: browser tests talk to a
+    # server process of their own, not to a consumer in this one.
 
 
 @pytest.fixture

@@ -8,12 +8,14 @@ revision they hold whenever they (re)connect or see a gap.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from sessions_app.db_thread import defer_broadcast
 from sessions_app.live_fragments import event_payload
 from sessions_app.models import EnsembleSession, Event
 
@@ -34,14 +36,25 @@ def next_revision(locked: EnsembleSession) -> int:
     return locked.revision
 
 
+def room_message(payload: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message that takes `payload` to everyone in a room:
+    its JSON encoded once here, not once per recipient, and the revision of a
+    change, by which each recipient sends changes in order."""
+    change = payload["type"] in {"note", "event"}
+    return {
+        "type": "room.broadcast",
+        "revision": payload["revision"] if change else None,
+        "text": json.dumps(payload),
+    }
+
+
 def broadcast(session_id, payload: dict[str, Any]) -> None:
     """Send to everyone in the live room once the transaction commits."""
 
     def send() -> None:
-        layer = get_channel_layer()
-        async_to_sync(layer.group_send)(
-            group_name(session_id), {"type": "room.broadcast", "payload": payload}
-        )
+        group, message = group_name(session_id), room_message(payload)
+        if not defer_broadcast(group, message):
+            async_to_sync(get_channel_layer().group_send)(group, message)
 
     transaction.on_commit(send)
 

@@ -1,0 +1,106 @@
+"""Who may stay in a live room: checked again before each message.
+
+The handshake found a login and a member. Later, before every note and every
+heartbeat, the room asks whether that still holds: not logged out (here or in
+another tab), the login's session not deleted or expired, the password not
+changed since, the account still active, and the user still a member of the
+session's team. These are the checks of Django's get_user, without its side
+effects on the session, plus membership, in one statement that is composed
+once per process: composing it through the ORM cost a millisecond each time,
+a tenth of a busy room's database thread. Sessions are kept in the database
+(Django's default engine).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from sessions_app.models import EnsembleSession, Feature, Membership
+
+# Close codes the client must not reconnect after.
+UNAUTHENTICATED = 4401
+FORBIDDEN = 4403
+
+
+def is_member(user, session_id) -> bool:
+    return Membership.objects.filter(user=user, team__features__sessions__pk=session_id).exists()
+
+
+@cache
+def _statement(vendor: str) -> str:
+    """The user's password hash and the login's session data, if both still
+    exist, and whether the user is a member of the session's team."""
+    q = connection.ops.quote_name
+    user = get_user_model()._meta
+    member, feature, session = Membership._meta, Feature._meta, EnsembleSession._meta
+
+    def column(meta, name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    team, feature_id = column(member, "team"), column(session, "feature")
+
+    return (
+        f"SELECT u.{column(user, 'password')},"
+        f" (SELECT s.{q('session_data')} FROM {q(Session._meta.db_table)} s"
+        f"  WHERE s.{q('session_key')} = %s AND s.{q('expire_date')} > %s),"
+        f" EXISTS (SELECT 1 FROM {q(member.db_table)} m"
+        f"  JOIN {q(feature.db_table)} f ON f.{column(feature, 'team')} = m.{team}"
+        f"  JOIN {q(session.db_table)} e ON e.{feature_id} = f.{q(feature.pk.column)}"
+        f"  WHERE m.{column(member, 'user')} = u.{q(user.pk.column)}"
+        f"  AND e.{q(session.pk.column)} = %s)"
+        f" FROM {q(user.db_table)} u"
+        f" WHERE u.{q(user.pk.column)} = %s AND u.{column(user, 'is_active')} = %s"
+    )
+
+
+class Login:
+    """The login a live-room connection was opened with (see the module)."""
+
+    def __init__(self, user, session_key: str | None):
+        self.user, self.session_key = user, session_key
+        # The session data and password hash last found to hold: while
+        # neither changes, the signature and the hash need no new check.
+        self.verified: tuple[str, str] | None = None
+
+    def refusal(self, session_id) -> int | None:
+        """The close code for a user who may no longer be in the room, else None."""
+        if not self.session_key:
+            return UNAUTHENTICATED
+        fields = get_user_model()._meta
+        params = [
+            self.session_key,
+            Session._meta.get_field("expire_date").get_db_prep_value(timezone.now(), connection),
+            EnsembleSession._meta.pk.get_db_prep_value(session_id, connection),
+            fields.pk.get_db_prep_value(self.user.pk, connection),
+            fields.get_field("is_active").get_db_prep_value(True, connection),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_statement(connection.vendor), params)
+            row = cursor.fetchone()
+        if row is None or row[1] is None:
+            return UNAUTHENTICATED
+        password, session_data, member = row
+        if self.verified != (session_data, password):
+            if not self._holds(session_data, password):
+                return UNAUTHENTICATED
+            self.verified = (session_data, password)
+        return None if member else FORBIDDEN
+
+    def _holds(self, session_data: str, password: str) -> bool:
+        data = SessionStore().decode(session_data)
+        if str(data.get(SESSION_KEY)) != str(self.user.pk):
+            return False
+        current = get_user_model()(pk=self.user.pk, password=password)
+        held = data.get(HASH_SESSION_KEY) or ""
+        return any(
+            constant_time_compare(held, current._get_session_auth_hash(secret=secret))
+            for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+        )

@@ -1,0 +1,92 @@
+"""What a note and a heartbeat cost the database, on the live room's hot path:
+the same few queries however long the timeline, and a heartbeat without a
+transaction (every open room sends one every 15 s). `make bench` measures the
+time; these pin the counts it was measured with."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from sessions_app.consumers import SessionConsumer, _heartbeat, _if_allowed
+from sessions_app.db_thread import on_db_thread
+from sessions_app.models import EnsembleSession, Note
+from sessions_app.room_access import Login
+from tests.live_room import fresh_channel_layer, make_room, new_client_id, session_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    fresh_channel_layer()
+    yield
+    fresh_channel_layer()
+
+
+def statements(work, *args) -> list[str]:
+    """The SQL `work(*args)` sent, run on the database thread as the room runs it."""
+    with CaptureQueriesContext(connection) as captured:
+        work(*args)
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def setting_up(room_count_notes: int):
+    room = make_room()
+    login = Login(room.sam, session_cookie(room.sam).split("=", 1)[1])
+    consumer = SessionConsumer()
+    consumer.session_id = room.session_id
+    if room_count_notes:
+        Note.objects.bulk_create(
+            Note(
+                session_id=room.session_id,
+                seq=n,
+                revision=n,
+                kind="observation",
+                text=f"Earlier note {n}",
+                author=room.dana,
+                client_id=new_client_id(),
+            )
+            for n in range(1, room_count_notes + 1)
+        )
+        EnsembleSession.objects.filter(pk=room.session_id).update(
+            last_seq=room_count_notes, revision=room_count_notes
+        )
+    return room, login, consumer
+
+
+async def note_statements(notes_before: int) -> list[str]:
+    room, login, consumer = await database_sync_to_async(setting_up)(notes_before)
+    message = {"client_id": new_client_id(), "kind": "bug", "text": "Progress bar stuck at 99%"}
+    return await on_db_thread(
+        statements, _if_allowed, login, room.session_id, consumer._post_note, room.sam, message
+    )
+
+
+async def test_a_note_costs_the_same_few_queries_however_long_the_timeline():
+    first = await note_statements(0)
+    later = await note_statements(2_000)
+    assert len(later) == len(first)
+    # The sign-in and membership check, then lock, client-id lookup, numbering,
+    # insert (and BEGIN and COMMIT where the driver reports them).
+    assert len(first) <= 7, first
+
+
+async def test_a_heartbeat_is_four_statements_and_no_transaction():
+    room, login, _ = await database_sync_to_async(setting_up)(0)
+    channel = "specific.heartbeat!test"
+    await on_db_thread(_heartbeat, room.session_id, room.sam, channel)  # joins
+    sent = await on_db_thread(
+        statements,
+        _if_allowed,
+        login,
+        room.session_id,
+        _heartbeat,
+        room.session_id,
+        room.sam,
+        channel,
+    )
+    assert len(sent) == 4, sent
+    assert not any(sql.split()[0].upper() in {"BEGIN", "SAVEPOINT", "COMMIT"} for sql in sent)
