@@ -62,6 +62,11 @@ PONG_GRACE_SECONDS = 2
 # that sees revisions jump asks for a replay, so a change that arrives ahead
 # of one still on its way waits up to this long for it before being sent.
 REORDER_SECONDS = 0.5
+# A connection's presence row is renewed by a heartbeat at most this often.
+# Heartbeats come every 15 s and a row counts for PRESENCE_TIMEOUT (45 s), so
+# every other heartbeat renews it, with one to spare; the one that renews also
+# prunes the room's vanished connections.
+PRESENCE_REFRESH_SECONDS = 20
 NOT_JSON = object()
 
 
@@ -138,10 +143,17 @@ def _leave(session_id, channel_name: str) -> dict[str, Any] | None:
     return presence.leave(session_id=session_id, channel_name=channel_name)
 
 
-def _heartbeat(session_id, user, channel_name: str) -> tuple[int, dict | None]:
-    room = presence.heartbeat(session_id=session_id, user=user, channel_name=channel_name)
-    revision = EnsembleSession.objects.values_list("revision", flat=True).get(pk=session_id)
-    return revision, room
+def _heartbeat(
+    login: Login, session_id, user, channel_name: str, write: bool
+) -> tuple[int, dict | None]:
+    """The room's revision (read by the login check that ran just before, in
+    the same trip) and, when `write`, this connection's presence renewed."""
+    room = (
+        presence.heartbeat(session_id=session_id, user=user, channel_name=channel_name)
+        if write
+        else None
+    )
+    return login.revision, room
 
 
 def _too_big(text: str) -> bool:
@@ -205,6 +217,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.announce(await on_db_thread(_join, self.session_id, user, self.channel_name))
+        self.presence_renewed = time.monotonic()
 
     async def _watch(self) -> None:
         while True:
@@ -342,11 +355,21 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, message: dict[str, Any]) -> None:
         # Heartbeats come every few seconds: someone removed from the team stops
         # receiving the room within one of them, even if they never write.
+        # Presence is renewed every PRESENCE_REFRESH_SECONDS, not at every
+        # heartbeat: most heartbeats are then the login check alone.
+        write = time.monotonic() - self.presence_renewed >= PRESENCE_REFRESH_SECONDS
         answer = await self._as_member(
-            _heartbeat, self.session_id, self.scope["user"], self.channel_name
+            _heartbeat,
+            self.login,
+            self.session_id,
+            self.scope["user"],
+            self.channel_name,
+            write,
         )
         if answer is None:
             return
+        if write:
+            self.presence_renewed = time.monotonic()
         revision, room = answer
         await self.announce(room)
         if self.pong is not None:

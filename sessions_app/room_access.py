@@ -37,7 +37,8 @@ def is_member(user, session_id) -> bool:
 @cache
 def _statement(vendor: str) -> str:
     """The user's password hash and the login's session data, if both still
-    exist, and whether the user is a member of the session's team."""
+    exist, whether the user is a member of the session's team, and the
+    session's revision (which a heartbeat's answer carries)."""
     q = connection.ops.quote_name
     user = get_user_model()._meta
     member, feature, session = Membership._meta, Feature._meta, EnsembleSession._meta
@@ -55,7 +56,9 @@ def _statement(vendor: str) -> str:
         f"  JOIN {q(feature.db_table)} f ON f.{column(feature, 'team')} = m.{team}"
         f"  JOIN {q(session.db_table)} e ON e.{feature_id} = f.{q(feature.pk.column)}"
         f"  WHERE m.{column(member, 'user')} = u.{q(user.pk.column)}"
-        f"  AND e.{q(session.pk.column)} = %s)"
+        f"  AND e.{q(session.pk.column)} = %s),"
+        f" (SELECT r.{column(session, 'revision')} FROM {q(session.db_table)} r"
+        f"  WHERE r.{q(session.pk.column)} = %s)"
         f" FROM {q(user.db_table)} u"
         f" WHERE u.{q(user.pk.column)} = %s AND u.{column(user, 'is_active')} = %s"
     )
@@ -69,16 +72,20 @@ class Login:
         # The session data and password hash last found to hold: while
         # neither changes, the signature and the hash need no new check.
         self.verified: tuple[str, str] | None = None
+        # The session's revision when the check last ran.
+        self.revision = 0
 
     def refusal(self, session_id) -> int | None:
         """The close code for a user who may no longer be in the room, else None."""
         if not self.session_key:
             return UNAUTHENTICATED
         fields = get_user_model()._meta
+        session_pk = EnsembleSession._meta.pk.get_db_prep_value(session_id, connection)
         params = [
             self.session_key,
             Session._meta.get_field("expire_date").get_db_prep_value(timezone.now(), connection),
-            EnsembleSession._meta.pk.get_db_prep_value(session_id, connection),
+            session_pk,
+            session_pk,
             fields.pk.get_db_prep_value(self.user.pk, connection),
             fields.get_field("is_active").get_db_prep_value(True, connection),
         ]
@@ -87,7 +94,7 @@ class Login:
             row = cursor.fetchone()
         if row is None or row[1] is None:
             return UNAUTHENTICATED
-        password, session_data, member = row
+        password, session_data, member, self.revision = row
         if self.verified != (session_data, password):
             if not self._holds(session_data, password):
                 return UNAUTHENTICATED

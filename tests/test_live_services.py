@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
+from sessions_app import consumers
 from sessions_app.handover import next_handover
 from sessions_app.live_fragments import PRESENCE_TIMEOUT, event_payload
 from sessions_app.models import EnsembleSession, Event, Goal, Participant, Presence
@@ -601,8 +602,41 @@ async def test_someone_joining_is_shown_here_to_everyone(sockets):
     ]
 
 
+@pytest.fixture
+def renew_at_every_heartbeat(monkeypatch):
+    """These tests age presence rows in the database, not the consumers'
+    clocks: every heartbeat renews (a connection renews every 20 s)."""
+    monkeypatch.setattr(consumers, "PRESENCE_REFRESH_SECONDS", 0)
+
+
 @pytest.mark.django_db(transaction=True)
-async def test_a_vanished_browser_is_pruned_by_another_heartbeat_and_shown_away(sockets):
+async def test_a_heartbeat_soon_after_the_last_renewal_leaves_presence_alone(sockets):
+    room = await db(room_with_cast)()
+    dana = await sockets.connect(room, room.dana)
+    await room_panels(dana, 1)  # her arrival: the row is written
+    joined = await db(Presence.objects.values_list("last_seen", flat=True).get)()
+    await dana.send_json_to({"type": "ping"})
+    assert (await next_message(dana))["type"] == "pong"
+    assert await db(Presence.objects.values_list("last_seen", flat=True).get)() == joined
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_heartbeat_renews_presence_once_the_last_renewal_is_old(
+    sockets, renew_at_every_heartbeat
+):
+    room = await db(room_with_cast)()
+    dana = await sockets.connect(room, room.dana)
+    await room_panels(dana, 1)  # her arrival: the row is written
+    joined = await db(Presence.objects.values_list("last_seen", flat=True).get)()
+    await dana.send_json_to({"type": "ping"})
+    assert (await next_message(dana))["type"] == "pong"
+    assert await db(Presence.objects.values_list("last_seen", flat=True).get)() > joined
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_vanished_browser_is_pruned_by_another_heartbeat_and_shown_away(
+    sockets, renew_at_every_heartbeat
+):
     room = await db(room_with_cast)()
     dana = await sockets.connect(room, room.dana)
     await sockets.connect(room, room.sam)  # then sam's laptop sleeps: no heartbeat, no close
@@ -619,7 +653,7 @@ async def test_a_vanished_browser_is_pruned_by_another_heartbeat_and_shown_away(
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_connection_pruned_while_its_heartbeat_was_late_is_back_at_its_next_one(
-    sockets,
+    sockets, renew_at_every_heartbeat
 ):
     """A throttled background tab or a laptop that slept a minute is pruned by
     the others' heartbeats; its socket is still open, and its next heartbeat

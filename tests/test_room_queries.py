@@ -74,19 +74,27 @@ async def test_a_note_costs_the_same_few_queries_however_long_the_timeline():
     assert len(first) <= 7, first
 
 
-async def test_a_heartbeat_is_four_statements_and_no_transaction():
+async def test_a_heartbeat_is_one_statement_and_three_when_it_renews_presence():
     room, login, _ = await database_sync_to_async(setting_up)(0)
     channel = "specific.heartbeat!test"
-    await on_db_thread(_heartbeat, room.session_id, room.sam, channel)  # joins
-    sent = await on_db_thread(
-        statements,
-        _if_allowed,
-        login,
-        room.session_id,
-        _heartbeat,
-        room.session_id,
-        room.sam,
-        channel,
-    )
-    assert len(sent) == 4, sent
-    assert not any(sql.split()[0].upper() in {"BEGIN", "SAVEPOINT", "COMMIT"} for sql in sent)
+    await on_db_thread(_heartbeat, login, room.session_id, room.sam, channel, True)  # joins
+
+    def heartbeat(write: bool) -> list[str]:
+        return statements(
+            _if_allowed,
+            login,
+            room.session_id,
+            _heartbeat,
+            login,
+            room.session_id,
+            room.sam,
+            channel,
+            write,
+        )
+
+    # The login check, which also reads the revision the answer carries.
+    assert len(await on_db_thread(heartbeat, False)) == 1
+    # Then the presence row's renewal and the check for vanished connections.
+    renewing = await on_db_thread(heartbeat, True)
+    assert len(renewing) == 3, renewing
+    assert not any(sql.split()[0].upper() in {"BEGIN", "SAVEPOINT", "COMMIT"} for sql in renewing)
