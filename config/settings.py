@@ -109,7 +109,7 @@ _db = DATABASES["default"]
 # would leak, so they stay off and PostgreSQL uses psycopg's pool instead.
 _db["CONN_MAX_AGE"] = 0
 if _db["ENGINE"] == "django.db.backends.postgresql":
-    from psycopg_pool import ConnectionPool
+    from config.db_pool import check_pooled
 
     _db.setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
@@ -117,8 +117,8 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
         "timeout": 10,
         # A pooled connection the server cut while it sat idle (a restart, a
         # failover, pg_terminate_backend) is replaced when taken, instead of
-        # failing the next request that gets it.
-        "check": ConnectionPool.check_connection,
+        # failing the next request that gets it; and the rest with it.
+        "check": check_pooled,
     }
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
