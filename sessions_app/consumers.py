@@ -31,6 +31,7 @@ from sessions_app.db_thread import on_db_thread
 from sessions_app.live_fragments import PANELS, event_payload, note_payload, panel_payload
 from sessions_app.models import EnsembleSession, Event, Note
 from sessions_app.room_access import FORBIDDEN, UNAUTHENTICATED, Login, is_member
+from sessions_app.room_hub import hub_for
 from sessions_app.services import notes, presence
 from sessions_app.services.timeline import group_name, room_message
 from sessions_app.services.validation import InvalidInput
@@ -214,8 +215,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.held: dict[int, list[str]] = {}
         self.release: asyncio.TimerHandle | None = None
         self.watchdog = asyncio.create_task(self._watch())
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        # Broadcasts reach this connection through the process's room hub,
+        # which may hand one over at any moment: so only once accepted. None is
+        # missed in between: the client's hello, read after this, replays.
+        self.hub = hub_for(self.channel_layer)
+        await self.hub.join(self.group, self)
         await self.announce(await on_db_thread(_join, self.session_id, user, self.channel_name))
         self.presence_renewed = time.monotonic()
 
@@ -235,14 +240,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
             self.pong.cancel()
         if getattr(self, "release", None) is not None:
             self.release.cancel()
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "hub"):
+            await self.hub.leave(self.group, self)
             await self.announce(await on_db_thread(_leave, self.session_id, self.channel_name))
 
     async def announce(self, payload: dict[str, Any] | None) -> None:
         """Tell the room who is here now (presence is not part of the timeline)."""
         if payload is not None:
-            await self.channel_layer.group_send(self.group, room_message(payload))
+            await self.channel_layer.group_send(self.group, room_message(self.group, payload))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch closes stale database connections before every
@@ -256,7 +261,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def room_broadcast(self, event: dict[str, Any]) -> None:
-        # Encoded once by the sender for every recipient (see room_message).
+        # Called by the room hub (room_hub.py), for each connection of the
+        # room in this process. Encoded once by the sender (see room_message).
         if event["revision"] is None:
             await self.send(text_data=event["text"])
         else:

@@ -223,6 +223,9 @@ async def test_hello_since_zero_replays_every_note_in_seq_order(room, connect):
 async def test_hello_since_the_current_revision_replays_no_note(room, connect):
     await db(post)(room, room.sam, "one")
     ws = await connect(room, room.erin)
+    # Erin's arrival is announced to the room, her too: that panel is presence,
+    # not the replay, and may come at any moment, so it is awaited first.
+    assert (await next_message(ws, skip=()))["id"] == "live-room"
     await ws.send_json_to({"type": "hello", "since": 1})
     received = await messages_until_synced(ws)
     # Nothing changed since the page it holds: not even a panel to render again.

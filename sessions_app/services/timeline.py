@@ -36,13 +36,15 @@ def next_revision(locked: EnsembleSession) -> int:
     return locked.revision
 
 
-def room_message(payload: dict[str, Any]) -> dict[str, Any]:
+def room_message(group: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The channel-layer message that takes `payload` to everyone in a room:
-    its JSON encoded once here, not once per recipient, and the revision of a
+    its JSON encoded once here, not once per recipient, the room's group (by
+    which each process's room hub finds its recipients) and the revision of a
     change, by which each recipient sends changes in order."""
     change = payload["type"] in {"note", "event"}
     return {
         "type": "room.broadcast",
+        "group": group,
         "revision": payload["revision"] if change else None,
         "text": json.dumps(payload),
     }
@@ -52,7 +54,8 @@ def broadcast(session_id, payload: dict[str, Any]) -> None:
     """Send to everyone in the live room once the transaction commits."""
 
     def send() -> None:
-        group, message = group_name(session_id), room_message(payload)
+        group = group_name(session_id)
+        message = room_message(group, payload)
         if not defer_broadcast(group, message):
             async_to_sync(get_channel_layer().group_send)(group, message)
 
