@@ -12,7 +12,7 @@ from django.utils import timezone
 from sessions_app.forms import NoteEditForm, NoteForm, client_id_validator
 from sessions_app.live_fragments import note_payload
 from sessions_app.models import EnsembleSession, Note
-from sessions_app.services.timeline import broadcast, lock, next_revision
+from sessions_app.services.timeline import broadcast, lock, next_revision, take_numbers
 from sessions_app.services.validation import InvalidInput, validated
 
 # Notes are written while the session is live, and still accepted in review:
@@ -23,44 +23,47 @@ OPEN_FOR_NOTES = (EnsembleSession.Status.LIVE, EnsembleSession.Status.REVIEW)
 def post_note(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> tuple[Note, bool]:
     """Store a note once per client id. Returns the note and whether it is new:
     a resend of a note already stored gets the stored one back, unchanged, even
-    if what it refers to has changed since (its goal deleted, the session ended)."""
+    if what it refers to has changed since (its goal deleted, the session ended).
+
+    A resend is rare, so the stored note is looked up only when the write fails
+    (on the client id's unique constraint, or on what changed since): every
+    statement of a write is one the whole room waits behind."""
     try:
-        with transaction.atomic():
-            locked = lock(session)
-            stored = _stored(locked, author, data)
-            if stored is not None:
-                return stored, False
-            form = validated(NoteForm(data, session=locked))
-            if locked.status not in OPEN_FOR_NOTES:
-                planning = locked.status == EnsembleSession.Status.PLANNING
-                form.add_error(
-                    None,
-                    "Notes can be written once the session has started."
-                    if planning
-                    else "This session is closed: it takes no more notes.",
-                )
-                raise InvalidInput(form)
-            # The next seq and the next revision in one write: every write of
-            # a note is a round trip that the whole room waits behind.
-            locked.last_seq += 1
-            locked.revision += 1
-            EnsembleSession.objects.filter(pk=locked.pk).update(
-                last_seq=locked.last_seq, revision=locked.revision
-            )
-            note = form.save(commit=False)
-            note.session = locked
-            note.author = author
-            note.seq = locked.last_seq
-            note.revision = locked.revision
-            note.save()
-            note.payload = note_payload(note)
-            broadcast(locked.pk, note.payload)
-    except IntegrityError as error:
-        # The goal was deleted between the check and the commit.
+        return _store(session, author, data), True
+    except (InvalidInput, IntegrityError) as error:
+        stored = _stored(session, author, data)
+        if stored is not None:
+            return stored, False
+        if isinstance(error, InvalidInput):
+            raise
+        # Not a resend: the goal was deleted between the check and the commit.
         form = NoteForm(data, session=session)
         form.add_error("goal", "That goal was just removed; send the note again.")
         raise InvalidInput(form) from error
-    return note, True
+
+
+def _store(session: EnsembleSession, author, data: Mapping[str, Any]) -> Note:
+    form = validated(NoteForm(data, session=session))
+    with transaction.atomic():
+        numbers = take_numbers(session.pk)
+        if numbers.status not in OPEN_FOR_NOTES:
+            planning = numbers.status == EnsembleSession.Status.PLANNING
+            form.add_error(
+                None,
+                "Notes can be written once the session has started."
+                if planning
+                else "This session is closed: it takes no more notes.",
+            )
+            raise InvalidInput(form)
+        note = form.save(commit=False)
+        note.session = session
+        note.author = author
+        note.seq = numbers.seq
+        note.revision = numbers.revision
+        note.save()
+        note.payload = note_payload(note)
+        broadcast(session.pk, note.payload)
+    return note
 
 
 def _stored(session: EnsembleSession, author, data: Mapping[str, Any]) -> Note | None:

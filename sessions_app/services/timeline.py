@@ -9,11 +9,11 @@ revision they hold whenever they (re)connect or see a gap.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 
 from sessions_app.db_thread import defer_broadcast
 from sessions_app.live_fragments import event_payload
@@ -28,6 +28,32 @@ def lock(session: EnsembleSession) -> EnsembleSession:
     """The session row, locked until the transaction ends: one writer at a time
     numbers the timeline. (SQLite serialises writers by itself.)"""
     return EnsembleSession.objects.select_for_update().get(pk=session.pk)
+
+
+class Numbers(NamedTuple):
+    seq: int
+    revision: int
+    status: str
+
+
+def take_numbers(session_id) -> Numbers:
+    """A new note's seq and revision, taken in one statement that also locks
+    the session row until the transaction ends (as `lock` does) and reads its
+    status. The caller raises, and so rolls the numbers back, if the session
+    takes no notes."""
+    meta = EnsembleSession._meta
+    pk = meta.pk.get_db_prep_value(session_id, connection)
+    with connection.cursor() as cursor:
+        # UPDATE … RETURNING: PostgreSQL, and SQLite since 3.35.
+        cursor.execute(
+            f"UPDATE {meta.db_table} SET last_seq = last_seq + 1, revision = revision + 1 "
+            f"WHERE {meta.pk.column} = %s RETURNING last_seq, revision, status",
+            [pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise EnsembleSession.DoesNotExist(f"No session {session_id}.")
+    return Numbers(*row)
 
 
 def next_revision(locked: EnsembleSession) -> int:
