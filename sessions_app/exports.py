@@ -1,15 +1,22 @@
 """A session's exports: JSON (the contract's schema), Markdown (a report to paste
-into a tracker or a wiki) and CSV (one row per note). All read one Report."""
+into a tracker or a wiki) and CSV (one row per note). All read one Report, and
+the notes a batch at a time: each is a generator of text chunks, streamed as it
+is written, so a session of 10,000 notes starts downloading at once and is
+never held whole in memory."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+from collections.abc import Iterator
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from sessions_app import review
+from sessions_app.models import EnsembleSession, Note
 from sessions_app.review import Report, clock
 
 SCHEMA = "ensemble.session/1"
@@ -23,7 +30,41 @@ def _username(user) -> str | None:
     return user.get_username() if user else None
 
 
-def to_json(report: Report) -> dict[str, Any]:
+def _note_json(note: Note) -> dict[str, Any]:
+    return {
+        "seq": note.seq,
+        "kind": note.kind,
+        "text": note.text,
+        "author": _username(note.author),
+        "created_at": _iso(note.created_at),
+        "goal": note.goal.text if note.goal else None,
+    }
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def json_chunks(session: EnsembleSession) -> Iterator[str]:
+    """The export as `json.dumps(…, indent=2)` would write it whole: the rest
+    of the document around the notes, which are written a batch at a time."""
+    # Only the top-level key is written with this exact text: in any string
+    # value the quotes would be escaped.
+    head, tail = _json(_to_json(review.build(session))).split('"notes": []', 1)
+    yield head + '"notes": ['
+    first = True
+    for batch in review.note_batches(session):
+        items = []
+        for note in batch:
+            # One item of a list nested in the document: indented four more.
+            item = _json(_note_json(note)).replace("\n", "\n    ")
+            items.append(("\n    " if first else ",\n    ") + item)
+            first = False
+        yield "".join(items)
+    yield ("]" if first else "\n  ]") + tail
+
+
+def _to_json(report: Report) -> dict[str, Any]:
     session = report.session
     decision = report.decision
     return {
@@ -48,17 +89,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "participants": [
             {"username": _username(p.user), "role": p.role} for p in report.participants
         ],
-        "notes": [
-            {
-                "seq": note.seq,
-                "kind": note.kind,
-                "text": note.text,
-                "author": _username(note.author),
-                "created_at": _iso(note.created_at),
-                "goal": note.goal.text if note.goal else None,
-            }
-            for note in report.notes
-        ],
+        # Streamed in by json_chunks.
+        "notes": [],
         "decision": {
             "outcome": decision.outcome,
             "rationale": decision.rationale,
@@ -112,8 +144,8 @@ def _md_url(url: str) -> str:
     return quote(url, safe=":/?#@$&+,;=%-._~")
 
 
-def to_markdown(report: Report) -> str:
-    session = report.session
+def _markdown_lines(session: EnsembleSession) -> Iterator[str]:
+    report = review.build(session)
     lines = [
         f"# {_md(session.title)}",
         "",
@@ -137,10 +169,15 @@ def to_markdown(report: Report) -> str:
         lines.append(f"- [{item.coverage}] {_md(item.goal.text)}{must}")
     if not report.goals:
         lines.append("No goals.")
-    bugs = [n for n in report.notes if n.kind in ("bug", "friction")]
     lines += ["", "## Bugs and friction", ""]
-    lines += [f"- #{n.seq} {n.get_kind_display()}: {_md(n.text)}" for n in bugs] or ["None."]
-    lines += ["", "## Follow-ups", ""]
+    yield from lines
+    bugs = False
+    for batch in review.note_batches(session, kinds=("bug", "friction")):
+        bugs = True
+        yield from (f"- #{n.seq} {n.get_kind_display()}: {_md(n.text)}" for n in batch)
+    if not bugs:
+        yield "None."
+    lines = ["", "## Follow-ups", ""]
     for item in report.follow_ups:
         box = "x" if item.done else " "
         owner = f" — {_md(_username(item.owner))}" if item.owner else ""
@@ -162,10 +199,24 @@ def to_markdown(report: Report) -> str:
     if not report.alerts:
         lines.append("None.")
     lines += ["", "## Notes by kind"]
-    for label, notes in report.notes_by_kind:
-        lines += ["", f"### {label}", ""]
-        lines += [f"- #{n.seq} {_md(_username(n.author) or '?')}: {_md(n.text)}" for n in notes]
-    return "\n".join(lines) + "\n"
+    yield from lines
+    for group in report.kinds:
+        yield from ("", f"### {group.label}", "")
+        for batch in review.note_batches(session, kinds=(group.kind,)):
+            for n in batch:
+                yield f"- #{n.seq} {_md(_username(n.author) or '?')}: {_md(n.text)}"
+
+
+def markdown_chunks(session: EnsembleSession) -> Iterator[str]:
+    """The report, each line ending in a newline, sent some lines at a time."""
+    lines: list[str] = []
+    for line in _markdown_lines(session):
+        lines.append(line)
+        if len(lines) == review.NOTE_BATCH:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if lines:
+        yield "\n".join(lines) + "\n"
 
 
 CSV_HEADER = ["seq", "time", "elapsed", "kind", "author", "goal", "text"]
@@ -179,22 +230,25 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def to_csv(report: Report) -> str:
+def csv_chunks(session: EnsembleSession) -> Iterator[str]:
+    """The header, then the rows of each batch of notes."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
-    for note in report.notes:
-        writer.writerow(
-            [
-                note.seq,
-                _iso(note.created_at),
-                clock(note.created_at - report.session.started_at)
-                if report.session.started_at
-                else "",
-                note.kind,
-                _cell(_username(note.author) or ""),
-                _cell(note.goal.text) if note.goal else "",
-                _cell(note.text),
-            ]
-        )
-    return out.getvalue()
+    yield out.getvalue()
+    for batch in review.note_batches(session):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for note in batch:
+            writer.writerow(
+                [
+                    note.seq,
+                    _iso(note.created_at),
+                    clock(note.created_at - session.started_at) if session.started_at else "",
+                    note.kind,
+                    _cell(_username(note.author) or ""),
+                    _cell(note.goal.text) if note.goal else "",
+                    _cell(note.text),
+                ]
+            )
+        yield out.getvalue()

@@ -3,8 +3,10 @@ database, shared by both, so the page and the files never disagree."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import batched
 
 from django.db.models import Count
 
@@ -47,6 +49,7 @@ TIMELINE_LIMIT = 100
 
 @dataclass
 class KindGroup:
+    kind: str
     label: str
     notes: list[Note]
     total: int
@@ -80,8 +83,6 @@ class TimelineEntry:
 class Report:
     session: EnsembleSession
     goals: list[GoalCoverage]
-    notes: list[Note]
-    notes_by_kind: list[tuple[str, list[Note]]]
     timeline: list[TimelineEntry]
     note_count: int
     # For the page: each kind's first notes and how many there are in all,
@@ -106,43 +107,53 @@ class Report:
         return round(sum(vote.score for vote in self.votes) / len(self.votes), 1)
 
 
+# The exports read and write this many notes at a time.
+NOTE_BATCH = 500
+
+
+def note_batches(
+    session: EnsembleSession, kinds: tuple[str, ...] | None = None
+) -> Iterator[list[Note]]:
+    """Every visible note of the session (or of these kinds), in seq order, a
+    batch at a time, from one query read as it goes (a server-side cursor on
+    PostgreSQL): the first bytes of an export leave at once, and the process
+    never holds the whole session."""
+    notes = Note.objects.for_session(session).visible().select_related("author", "goal")
+    if kinds is not None:
+        notes = notes.filter(kind__in=kinds)
+    for batch in batched(notes.order_by("seq").iterator(chunk_size=NOTE_BATCH), NOTE_BATCH):
+        yield list(batch)
+
+
 def elapsed(session: EnsembleSession, at: datetime) -> timedelta | None:
     return at - session.started_at if session.started_at else None
 
 
-def build(session: EnsembleSession, *, cut: bool = False) -> Report:
-    """Everything (for the exports), or when `cut`, the first notes of each
-    kind and the first timeline entries (for the page): its queries and its
-    time then do not grow with the session."""
+def build(session: EnsembleSession) -> Report:
+    """The review page's reading, and the exports' but for their notes: the
+    first notes of each kind and the first timeline entries, so its queries and
+    its time do not grow with the session. The exports read every note in
+    batches (note_batches) as they stream them."""
     visible = Note.objects.for_session(session).visible().select_related("author", "goal")
     note_count = visible.count()
     totals = dict(visible.order_by().values_list("kind").annotate(n=Count("pk")))
     events = list(
         Event.objects.filter(session=session).select_related("actor", "alert").order_by("revision")
     )
-    if not cut:
-        notes = list(visible.order_by("seq"))
-        kinds = [
-            KindGroup(Note.Kind(kind).label, [n for n in notes if n.kind == kind], totals[kind])
-            for kind in KIND_ORDER
-            if kind in totals
-        ]
-        shown, timeline_events = notes, events
-    else:
-        notes = []
-        kinds = [
-            KindGroup(
-                Note.Kind(kind).label,
-                list(visible.filter(kind=kind).order_by("seq")[:KIND_LIMIT]),
-                totals[kind],
-            )
-            for kind in KIND_ORDER
-            if kind in totals
-        ]
-        shown = list(visible.order_by("seq")[:TIMELINE_LIMIT])
-        # The events up to the last note shown; past it, the timeline is cut.
-        last = shown[-1].seq if note_count > len(shown) else None
-        timeline_events = [e for e in events if last is None or e.after_seq < last]
+    kinds = [
+        KindGroup(
+            kind,
+            Note.Kind(kind).label,
+            list(visible.filter(kind=kind).order_by("seq")[:KIND_LIMIT]),
+            totals[kind],
+        )
+        for kind in KIND_ORDER
+        if kind in totals
+    ]
+    shown = list(visible.order_by("seq")[:TIMELINE_LIMIT])
+    # The events up to the last note shown; past it, the timeline is cut.
+    last = shown[-1].seq if note_count > len(shown) else None
+    timeline_events = [e for e in events if last is None or e.after_seq < last]
     counts = dict(visible.exclude(goal=None).order_by().values_list("goal").annotate(n=Count("pk")))
     goals = sorted(
         (
@@ -169,8 +180,6 @@ def build(session: EnsembleSession, *, cut: bool = False) -> Report:
     return Report(
         session=session,
         goals=goals,
-        notes=notes,
-        notes_by_kind=[(group.label, group.notes) for group in kinds],
         timeline=timeline,
         note_count=note_count,
         kinds=kinds,

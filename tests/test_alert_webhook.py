@@ -20,6 +20,7 @@ from sessions_app.models import Alert, EnsembleSession, Event, Feature, Note
 from sessions_app.services import notes
 from tests import alert_samples as samples
 from tests.conftest import client_for
+from tests.downloads import downloaded
 from tests.factories import FeatureFactory, GoalFactory, SessionFactory
 
 Status = EnsembleSession.Status
@@ -680,7 +681,7 @@ def test_alerts_are_in_export_json_in_the_order_they_arrived(reviewed_with_alert
         reverse("export_json", kwargs={"session_id": reviewed_with_alerts.pk})
     )
     assert response.status_code == 200
-    alerts = json.loads(response.content)["alerts"]
+    alerts = json.loads(downloaded(response))["alerts"]
     received = {a.title: a.received_at for a in Alert.objects.all()}
     assert [
         (
@@ -723,7 +724,7 @@ def test_alerts_are_in_export_md_as_safe_text(reviewed_with_alerts, teammate_cli
         reverse("export_md", kwargs={"session_id": reviewed_with_alerts.pk})
     )
     assert response.status_code == 200
-    md = response.content.decode()
+    md = downloaded(response)
     section = md[md.index("## Alerts") : md.index("## Notes by kind")]
     lines = [line for line in section.splitlines() if line.startswith("- ")]
     assert len(lines) == 3
@@ -742,7 +743,7 @@ def test_alerts_are_in_export_md_as_safe_text(reviewed_with_alerts, teammate_cli
 
 def test_export_md_says_none_when_no_alert_arrived(live_session, teammate_client):
     md = teammate_client.get(reverse("export_md", kwargs={"session_id": live_session.pk}))
-    text = md.content.decode()
+    text = downloaded(md)
     assert text[text.index("## Alerts") : text.index("## Notes by kind")].split() == [
         "##",
         "Alerts",

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from markdown_it import MarkdownIt
 
-from sessions_app import alert_payloads, exports, review
+from sessions_app import alert_payloads, exports
 from sessions_app.forms import DashboardLinkFormSet, FollowUpForm
 from sessions_app.live_fragments import PANELS, event_payload, note_payload, panel_payload
 from sessions_app.models import (
@@ -273,7 +273,7 @@ def markdown_to_html(text: str) -> str:
 
 
 def test_the_markdown_export_renders_user_text_as_text_in_a_wiki(stored_markup):
-    md = exports.to_markdown(review.build(stored_markup))
+    md = "".join(exports.markdown_chunks(stored_markup))
     html = markdown_to_html(md)
 
     found = findings(html)
@@ -287,7 +287,7 @@ def test_the_markdown_export_renders_user_text_as_text_in_a_wiki(stored_markup):
 
 
 def test_the_markdown_export_keeps_the_tracker_link_inside_its_parentheses(stored_markup):
-    md = exports.to_markdown(review.build(stored_markup))
+    md = "".join(exports.markdown_chunks(stored_markup))
     line = next(line for line in md.splitlines() if line.startswith("- [ ] follow-up"))
     assert line.endswith(
         "(https://tracker.example/INV-1?x=%22%3E%3Cscript%3Ealert%285%29%3C/script%3E)"
@@ -310,7 +310,7 @@ def test_the_csv_export_defuses_cells_a_spreadsheet_would_run(
         data={"client_id": "csv-formula-1", "kind": "bug", "text": formula, "goal": goal.pk},
     )
 
-    rows = list(csv.reader(io.StringIO(exports.to_csv(review.build(session)), newline="")))
+    rows = list(csv.reader(io.StringIO("".join(exports.csv_chunks(session)), newline="")))
 
     # A note's text is stored stripped; the goal's as written.
     stored = Note.objects.get().text
@@ -328,7 +328,7 @@ def test_the_csv_export_leaves_ordinary_text_alone(session, teammate):
         author=teammate,
         data={"client_id": "csv-plain-01", "kind": "bug", "text": text},
     )
-    rows = list(csv.reader(io.StringIO(exports.to_csv(review.build(session)), newline="")))
+    rows = list(csv.reader(io.StringIO("".join(exports.csv_chunks(session)), newline="")))
     assert rows[1][6] == text
 
 

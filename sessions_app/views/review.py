@@ -3,12 +3,14 @@ and the exports. Plain forms that post and come back to the page."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import AsyncIterator, Iterator
 from uuid import UUID
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -24,7 +26,7 @@ from sessions_app.services.validation import InvalidInput
 def _page(request: HttpRequest, session: EnsembleSession, status: int = 200, **forms):
     mine = ConfidenceVote.objects.filter(session=session, voter=request.user).first()
     context = {
-        "report": review.build(session, cut=True),
+        "report": review.build(session),
         "session": session,
         "can_facilitate": can_facilitate(request.user, session),
         "can_vote": request.user.pk in outcome.voters(session),
@@ -103,30 +105,45 @@ def follow_up_done(request: HttpRequest, session_id: UUID, follow_up_id: int) ->
 # --- Exports ------------------------------------------------------------------
 
 
-def _download(content: str, content_type: str, session: EnsembleSession, ext: str):
-    response = HttpResponse(content, content_type=content_type)
+def _download(request, chunks: Iterator[str], content_type: str, session, ext: str):
+    response = StreamingHttpResponse(_served(request, chunks), content_type=content_type)
     name = f"ensemble-session-{session.pk}.{ext}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 
+def _served(request, chunks: Iterator[str]) -> Iterator[str] | AsyncIterator[str]:
+    """The chunks as the server consumes them without holding them all:
+    an ASGI server (daphne) takes an async iterator, and Django would gather a
+    sync one whole before sending it; a WSGI server takes a sync one. Each
+    chunk reads the database, so under ASGI it is made in a worker thread."""
+    if not isinstance(request, ASGIRequest):
+        return chunks
+
+    async def each() -> AsyncIterator[str]:
+        advance = sync_to_async(next)
+        while (chunk := await advance(chunks, None)) is not None:
+            yield chunk
+
+    return each()
+
+
 @login_required
 def export_json(request: HttpRequest, session_id: UUID) -> HttpResponse:
     session = session_for(request.user, session_id)
-    data = exports.to_json(review.build(session))
-    body = json.dumps(data, ensure_ascii=False, indent=2)
-    return _download(body, "application/json; charset=utf-8", session, "json")
+    chunks = exports.json_chunks(session)
+    return _download(request, chunks, "application/json; charset=utf-8", session, "json")
 
 
 @login_required
 def export_md(request: HttpRequest, session_id: UUID) -> HttpResponse:
     session = session_for(request.user, session_id)
-    body = exports.to_markdown(review.build(session))
-    return _download(body, "text/markdown; charset=utf-8", session, "md")
+    chunks = exports.markdown_chunks(session)
+    return _download(request, chunks, "text/markdown; charset=utf-8", session, "md")
 
 
 @login_required
 def export_csv(request: HttpRequest, session_id: UUID) -> HttpResponse:
     session = session_for(request.user, session_id)
-    body = exports.to_csv(review.build(session))
-    return _download(body, "text/csv; charset=utf-8", session, "csv")
+    chunks = exports.csv_chunks(session)
+    return _download(request, chunks, "text/csv; charset=utf-8", session, "csv")
