@@ -18,11 +18,13 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 import weakref
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.utils import timezone
@@ -175,6 +177,11 @@ def _first_error(invalid: InvalidInput) -> str:
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
+    # No channel layer is configured under this alias, so Channels gives the
+    # connection no channel and no receive loop of its own: broadcasts reach
+    # it through the process's room hub (room_hub.py says why).
+    channel_layer_alias = "none: broadcasts come through the room hub"
+
     async def __call__(self, scope, receive, send) -> None:
         # Known to rooms_closed() for as long as the connection lasts.
         self.ended = asyncio.Event()
@@ -186,6 +193,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             self.ended.set()
 
     async def connect(self) -> None:
+        # This connection's name, for its presence row.
+        self.channel_name = f"room.{uuid.uuid4().hex}"
+        self.layer = get_channel_layer()
         user = self.scope["user"]
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
         # A refusal is accepted and then closed with its code: closing before
@@ -219,7 +229,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         # Broadcasts reach this connection through the process's room hub,
         # which may hand one over at any moment: so only once accepted. None is
         # missed in between: the client's hello, read after this, replays.
-        self.hub = hub_for(self.channel_layer)
+        self.hub = hub_for(self.layer)
         await self.hub.join(self.group, self)
         await self.announce(await on_db_thread(_join, self.session_id, user, self.channel_name))
         self.presence_renewed = time.monotonic()
@@ -247,7 +257,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def announce(self, payload: dict[str, Any] | None) -> None:
         """Tell the room who is here now (presence is not part of the timeline)."""
         if payload is not None:
-            await self.channel_layer.group_send(self.group, room_message(self.group, payload))
+            await self.layer.group_send(self.group, room_message(self.group, payload))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch closes stale database connections before every

@@ -8,6 +8,14 @@ one channel of its own to the groups of the rooms it holds connections of,
 and hands each broadcast to those connections itself: one layer message per
 process per note, whatever the size of the room.
 
+It is also the process's only receiver on the layer: connections have no
+channel of their own (consumers.py). channels-redis loses a message when a
+receive is cancelled just as Redis hands it over, and a consumer's receive is
+cancelled whenever its connection closes: with one receiver per connection, a
+person leaving could cost the others of the process a broadcast. So the hub's
+listener, once started, is never cancelled; a room left empty only leaves its
+group.
+
 The hub belongs to an event loop and a channel layer (tests run many loops).
 """
 
@@ -63,10 +71,6 @@ class RoomHub:
             if not members:
                 del self.rooms[group]
                 await self.layer.group_discard(group, self.channel)
-            if not self.rooms and self.listener is not None:
-                # No rooms left here: nothing to listen for until the next join.
-                self.listener.cancel()
-                self.listener = None
 
     async def _listen(self, channel: str) -> None:
         try:
