@@ -37,6 +37,18 @@ def fresh_rate_limits():
 
 
 @pytest.fixture(autouse=True)
+def fresh_channel_layers():
+    """Every test starts and ends with new channel layers (see
+    tests/live_room.fresh_channel_layer): channels-redis ties its receive
+    state to the event loop that first received, and each test has its own."""
+    from tests.live_room import fresh_channel_layer
+
+    fresh_channel_layer()
+    yield
+    fresh_channel_layer()
+
+
+@pytest.fixture(autouse=True)
 def database_thread_released():
     """The live room's database thread keeps its connection while busy (see
     sessions_app/db_thread.py); each test's event loop ends with it, so the

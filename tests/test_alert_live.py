@@ -18,7 +18,6 @@ from tests.live_room import (
     TIMEOUT,
     Room,
     Sockets,
-    fresh_channel_layer,
     make_room,
     messages_until_synced,
     next_message,
@@ -31,13 +30,6 @@ HOSTILE = '<img src=x onerror="alert(1)"> Export failed for <b>globex</b>'
 ESCAPED = (
     "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; Export failed for &lt;b&gt;globex&lt;/b&gt;"
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    fresh_channel_layer()
-    yield
-    fresh_channel_layer()
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ from tests.factories import (
     TeamFactory,
     UserFactory,
 )
-from tests.live_room import TIMEOUT, fresh_channel_layer, session_cookie, still_open
+from tests.live_room import TIMEOUT, session_cookie, still_open
 
 User = get_user_model()
 ROLES = ("anonymous", "outsider", "member", "facilitator", "owner")
@@ -611,13 +611,6 @@ def test_the_admin_is_closed_to_everyone_who_is_not_staff(role, db):
 # --- The websocket routes ------------------------------------------------------------------
 
 
-@pytest.fixture
-def _fresh_channel_layer():
-    fresh_channel_layer()
-    yield
-    fresh_channel_layer()
-
-
 def websocket_path(route: str, rows: dict[str, Any]) -> str:
     pattern = next(p for p in websocket_urlpatterns if str(p.pattern) == route)
     path = route
@@ -629,7 +622,6 @@ def websocket_path(route: str, rows: dict[str, Any]) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_fresh_channel_layer")
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", [str(p.pattern) for p in websocket_urlpatterns])
 async def test_each_role_gets_the_expected_answer_on_each_websocket_route(route, role):

@@ -12,17 +12,9 @@ from django.db import connection, transaction
 
 from sessions_app.db_thread import on_db_thread, release
 from sessions_app.services.timeline import broadcast, group_name
-from tests.live_room import fresh_channel_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 GROUP_OF = "b6d7f1f0-5d2c-4a4e-9a39-3a5c8f4e2b10"  # a session id; no row needed
-
-
-@pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    fresh_channel_layer()
-    yield
-    fresh_channel_layer()
 
 
 def backend_pid() -> int:

@@ -18,7 +18,6 @@ from tests.live_room import (
     Room,
     Sockets,
     close_code,
-    fresh_channel_layer,
     make_room,
     messages_until_synced,
     new_client_id,
@@ -29,13 +28,6 @@ from tests.live_room import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 db = database_sync_to_async
-
-
-@pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    fresh_channel_layer()
-    yield
-    fresh_channel_layer()
 
 
 @pytest.fixture

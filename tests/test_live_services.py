@@ -30,7 +30,6 @@ from tests.factories import (
 from tests.live_room import (
     Room,
     Sockets,
-    fresh_channel_layer,
     make_room,
     next_message,
     presence_in,
@@ -544,14 +543,7 @@ def test_the_live_role_form_refuses_a_second_driver(live_session, facilitator_cl
 
 
 @pytest.fixture
-def _fresh_channel_layer():
-    fresh_channel_layer()
-    yield
-    fresh_channel_layer()
-
-
-@pytest.fixture
-async def sockets(_fresh_channel_layer):
+async def sockets():
     opened = Sockets()
     yield opened
     await opened.close_all()

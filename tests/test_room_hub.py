@@ -15,7 +15,6 @@ from sessions_app.room_hub import LAYER_LOST, RoomHub, hub_for
 from sessions_app.services.timeline import group_name
 from tests.live_room import (
     Sockets,
-    fresh_channel_layer,
     make_room,
     new_client_id,
     next_message,
@@ -23,13 +22,6 @@ from tests.live_room import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    fresh_channel_layer()
-    yield
-    fresh_channel_layer()
 
 
 async def test_a_room_is_one_subscription_however_many_connect():
@@ -64,6 +56,7 @@ class LostLayer:
 
     def __init__(self) -> None:
         self.added: list[tuple[str, str]] = []
+        self.gone = asyncio.Event()  # set when the test stops "Redis"
 
     async def new_channel(self) -> str:
         return f"hub!{len(self.added)}"
@@ -75,7 +68,7 @@ class LostLayer:
         pass
 
     async def receive(self, channel: str) -> dict:
-        await asyncio.sleep(0)
+        await self.gone.wait()
         raise ConnectionError("Connection closed by server.")
 
 
@@ -91,15 +84,19 @@ class Connection:
 
 
 async def test_a_lost_layer_closes_the_rooms_connections_so_they_reconnect():
-    hub = RoomHub(LostLayer())
+    layer = LostLayer()
+    hub = RoomHub(layer)
     members = [Connection(), Connection()]
     for member in members:
         await hub.join("session-1", member)
+    layer.gone.set()
     codes = await asyncio.wait_for(asyncio.gather(*(m.closed for m in members)), 10)
     # Not a refusal: the client reconnects, which subscribes it again.
     assert codes == [LAYER_LOST, LAYER_LOST]
     assert LAYER_LOST not in {UNAUTHENTICATED, FORBIDDEN}
     assert hub.rooms == {}
     # The next connection to arrive subscribes the process anew.
+    layer.gone.clear()
     await hub.join("session-1", Connection())
-    assert hub.layer.added[-1] == ("session-1", "hub!2")
+    assert layer.added[-1] == ("session-1", "hub!2")
+    hub.listener.cancel()

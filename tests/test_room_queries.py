@@ -14,16 +14,9 @@ from sessions_app.consumers import SessionConsumer, _heartbeat, _if_allowed
 from sessions_app.db_thread import on_db_thread
 from sessions_app.models import EnsembleSession, Note
 from sessions_app.room_access import Login
-from tests.live_room import fresh_channel_layer, make_room, new_client_id, session_cookie
+from tests.live_room import make_room, new_client_id, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    fresh_channel_layer()
-    yield
-    fresh_channel_layer()
 
 
 def statements(work, *args) -> list[str]:

@@ -22,7 +22,6 @@ from sessions_app.models import Note, Presence
 from tests.live_room import (
     TIMEOUT,
     close_code,
-    fresh_channel_layer,
     make_room,
     note_message,
     session_cookie,
@@ -32,13 +31,6 @@ from tests.live_room import (
 pytestmark = pytest.mark.django_db(transaction=True)
 db = database_sync_to_async
 User = get_user_model()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_channel_layer():
-    fresh_channel_layer()
-    yield
-    fresh_channel_layer()
 
 
 @pytest.fixture
