@@ -12,7 +12,7 @@ from django.utils import timezone
 from sessions_app.forms import NoteEditForm, NoteForm, client_id_validator
 from sessions_app.live_fragments import note_payload
 from sessions_app.models import EnsembleSession, Note
-from sessions_app.services.timeline import broadcast, lock, next_revision, take_numbers
+from sessions_app.services.timeline import broadcast, lock, next_revision, store_numbered
 from sessions_app.services.validation import InvalidInput, validated
 
 # Notes are written while the session is live, and still accepted in review:
@@ -44,25 +44,23 @@ def post_note(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> t
 
 def _store(session: EnsembleSession, author, data: Mapping[str, Any]) -> Note:
     form = validated(NoteForm(data, session=session))
-    with transaction.atomic():
-        numbers = take_numbers(session.pk)
-        if numbers.status not in OPEN_FOR_NOTES:
-            planning = numbers.status == EnsembleSession.Status.PLANNING
-            form.add_error(
-                None,
-                "Notes can be written once the session has started."
-                if planning
-                else "This session is closed: it takes no more notes.",
-            )
-            raise InvalidInput(form)
-        note = form.save(commit=False)
-        note.session = session
-        note.author = author
-        note.seq = numbers.seq
-        note.revision = numbers.revision
-        note.save()
-        note.payload = note_payload(note)
-        broadcast(session.pk, note.payload)
+    note = form.save(commit=False)
+    note.session = session
+    note.author = author
+    if not store_numbered(note, open_statuses=OPEN_FOR_NOTES):
+        status = EnsembleSession.objects.filter(pk=session.pk).values_list("status", flat=True)
+        if not status:
+            raise EnsembleSession.DoesNotExist(f"No session {session.pk}.")
+        form.add_error(
+            None,
+            "Notes can be written once the session has started."
+            if status[0] == EnsembleSession.Status.PLANNING
+            else "This session is closed: it takes no more notes.",
+        )
+        raise InvalidInput(form)
+    # Rendered once, for the broadcast and the author's acknowledgement.
+    note.payload = note_payload(note)
+    broadcast(session.pk, note.payload)
     return note
 
 

@@ -8,16 +8,20 @@ revision they hold whenever they (re)connect or see a gap.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
+from django.db.models import Field
 
 from sessions_app.db_thread import defer_broadcast
 from sessions_app.live_fragments import event_payload
-from sessions_app.models import EnsembleSession, Event
+from sessions_app.models import EnsembleSession, Event, Note
 
 
 def group_name(session_id) -> str:
@@ -30,30 +34,80 @@ def lock(session: EnsembleSession) -> EnsembleSession:
     return EnsembleSession.objects.select_for_update().get(pk=session.pk)
 
 
-class Numbers(NamedTuple):
-    seq: int
-    revision: int
-    status: str
+def store_numbered(note: Note, *, open_statuses: Iterable[str]) -> bool:
+    """Store a new note with its session's next seq and revision, if the
+    session's status is one of `open_statuses`; else store nothing and return
+    False. The session row is locked while it is numbered: one writer at a
+    time numbers the timeline.
 
-
-def take_numbers(session_id) -> Numbers:
-    """A new note's seq and revision, taken in one statement that also locks
-    the session row until the transaction ends (as `lock` does) and reads its
-    status. The caller raises, and so rolls the numbers back, if the session
-    takes no notes."""
-    meta = EnsembleSession._meta
-    pk = meta.pk.get_db_prep_value(session_id, connection)
-    with connection.cursor() as cursor:
-        # UPDATE … RETURNING: PostgreSQL, and SQLite since 3.35.
-        cursor.execute(
-            f"UPDATE {meta.db_table} SET last_seq = last_seq + 1, revision = revision + 1 "
-            f"WHERE {meta.pk.column} = %s RETURNING last_seq, revision, status",
-            [pk],
-        )
+    Every statement of a note is one the whole room waits behind, so on
+    PostgreSQL this is one statement that numbers and inserts at once (an
+    UPDATE … RETURNING in a WITH, feeding the INSERT), and outside a
+    transaction it commits by itself: one round trip instead of BEGIN,
+    UPDATE, INSERT and COMMIT. SQLite has no UPDATE inside WITH; there it is
+    the UPDATE … RETURNING and the insert in one transaction (SQLite
+    serialises writers by itself)."""
+    statuses = [str(status) for status in open_statuses]
+    session_id = EnsembleSession._meta.pk.get_db_prep_value(note.session_id, connection)
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            numbers = _take_numbers(session_id, statuses)
+            if numbers is None:
+                return False
+            note.seq, note.revision = numbers
+            note.save(force_insert=True)
+        return True
+    fields = _inserted_fields()
+    values = [field.get_db_prep_save(field.pre_save(note, True), connection) for field in fields]
+    # In a caller's transaction (a test's, a view's), a savepoint: a refused
+    # insert (a resent client id) must not break the transaction around it.
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(_numbered_insert(len(statuses)), [session_id, *statuses, *values])
         row = cursor.fetchone()
     if row is None:
-        raise EnsembleSession.DoesNotExist(f"No session {session_id}.")
-    return Numbers(*row)
+        return False
+    note.pk, note.seq, note.revision = row
+    note._state.adding, note._state.db = False, connection.alias
+    return True
+
+
+def _take_numbers(session_id, statuses: list[str]) -> tuple[int, int] | None:
+    """The session's next seq and revision, taken in one statement that also
+    locks its row until the transaction ends; None if it is not open."""
+    meta = EnsembleSession._meta
+    with connection.cursor() as cursor:
+        # UPDATE … RETURNING: SQLite since 3.35.
+        cursor.execute(
+            f"UPDATE {meta.db_table} SET last_seq = last_seq + 1, revision = revision + 1 "
+            f"WHERE {meta.pk.column} = %s AND status IN ({', '.join(['%s'] * len(statuses))}) "
+            "RETURNING last_seq, revision",
+            [session_id, *statuses],
+        )
+        return cursor.fetchone()
+
+
+def _inserted_fields() -> list[Field]:
+    """A note's columns but its id and numbers, in the order _numbered_insert names them."""
+    numbers = {"id", "seq", "revision"}
+    return [field for field in Note._meta.concrete_fields if field.attname not in numbers]
+
+
+@cache
+def _numbered_insert(status_count: int) -> str:
+    q = connection.ops.quote_name
+    session, note = EnsembleSession._meta, Note._meta
+    columns = ", ".join(q(field.column) for field in _inserted_fields())
+    placeholders = ", ".join(["%s"] * len(_inserted_fields()))
+    return (
+        f"WITH numbers AS ("
+        f" UPDATE {q(session.db_table)} SET last_seq = last_seq + 1, revision = revision + 1"
+        f" WHERE {q(session.pk.column)} = %s AND status IN ({', '.join(['%s'] * status_count)})"
+        f" RETURNING last_seq, revision)"
+        f" INSERT INTO {q(note.db_table)} ({columns}, seq, revision)"
+        f" SELECT {placeholders}, last_seq, revision FROM numbers"
+        f" RETURNING {q(note.pk.column)}, seq, revision"
+    )
 
 
 def next_revision(locked: EnsembleSession) -> int:
