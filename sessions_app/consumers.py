@@ -35,7 +35,7 @@ from sessions_app.models import EnsembleSession, Event, Note
 from sessions_app.room_access import FORBIDDEN, UNAUTHENTICATED, Login, is_member
 from sessions_app.room_hub import hub_for
 from sessions_app.services import notes, presence
-from sessions_app.services.timeline import group_name, room_message
+from sessions_app.services.timeline import Guard, GuardFailed, group_name, room_message
 from sessions_app.services.validation import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,18 @@ def _if_allowed(login: Login, session_id, work, *args):
     if refusal is not None:
         return Refused(refusal)
     return work(*args)
+
+
+def _note_if_allowed(login: Login, session_id, post, user, message: dict[str, Any]):
+    """As _if_allowed, a statement fewer: once the login was verified, the
+    note's own insert checks that it still holds (Login.guard). Only a note
+    refused by that check runs the full one, which says why: the login ended,
+    or merely changed (its session was saved again) and the note may go."""
+    guard = login.guard()
+    if guard is not None:
+        with contextlib.suppress(GuardFailed):
+            return post(user, message, guard)
+    return _if_allowed(login, session_id, post, user, message, None)
 
 
 def _replay(session_id, since: int) -> list[dict[str, Any]]:
@@ -408,7 +420,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def on_note(self, message: dict[str, Any]) -> None:
         client_id = message.get("client_id")
-        result = await self._write(self._post_note, message)
+        result = await self._write(self._post_note, message, check=_note_if_allowed)
         if isinstance(result, InvalidInput):
             await self.error(_first_error(result), client_id=client_id, errors=_errors(result))
         elif isinstance(result, InvalidInputMessage):
@@ -445,20 +457,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.close(code=refusal)
         return False
 
-    async def _as_member(self, work, *args):
+    async def _as_member(self, work, *args, check=_if_allowed):
         """`work(*args)` in the worker thread, once the same trip has checked the
         user is still signed in and a member; if not, closes with 4401 or 4403
         and returns None."""
-        result = await on_db_thread(_if_allowed, self.login, self.session_id, work, *args)
+        result = await on_db_thread(check, self.login, self.session_id, work, *args)
         if isinstance(result, Refused):
             await self.close(code=result.code)
             return None
         return result
 
-    async def _write(self, write, message: dict[str, Any]):
+    async def _write(self, write, message: dict[str, Any], check=_if_allowed):
         """Run a write in a worker thread, after checking the user is still a member."""
         try:
-            return await self._as_member(write, self.scope["user"], message)
+            return await self._as_member(write, self.scope["user"], message, check=check)
         except InvalidInput as invalid:
             return invalid
         except PermissionDenied as denied:
@@ -479,7 +491,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         elif isinstance(result, Unavailable):
             await self.error("Not stored yet: the server is busy; it is sent again.", retry=True)
 
-    def _post_note(self, user, message: dict[str, Any]):
+    def _post_note(self, user, message: dict[str, Any], guard: Guard | None):
         # post_note reads the session itself, locked: no need to read it first.
         session = EnsembleSession(pk=self.session_id)
         data = {
@@ -488,7 +500,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             "text": message.get("text"),
             "goal": message.get("goal"),
         }
-        note, created = notes.post_note(session=session, author=user, data=_strings(data))
+        note, created = notes.post_note(
+            session=session, author=user, data=_strings(data), guard=guard
+        )
         # A new note was rendered once already, for its broadcast.
         return note.payload if created else note_payload(note)
 

@@ -9,6 +9,10 @@ effects on the session, plus membership, in one statement that is composed
 once per process: composing it through the ORM cost a millisecond each time,
 a tenth of a busy room's database thread. Sessions are kept in the database
 (Django's default engine).
+
+A note needs no statement of its own for this: once the check has verified a
+login, the note's insert is made on condition that the login is unchanged
+since (Login.guard), and only a refused insert runs the check again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from sessions_app.models import EnsembleSession, Feature, Membership
+from sessions_app.services.timeline import Guard
 
 # Close codes the client must not reconnect after.
 UNAUTHENTICATED = 4401
@@ -64,6 +69,34 @@ def _statement(vendor: str) -> str:
     )
 
 
+@cache
+def _guard_condition(vendor: str) -> str:
+    """True while a login holds exactly as it was last verified: the same
+    password hash and session data, the session unexpired, the account
+    active, and the user a member of the session's team. A condition of the
+    note's own insert (see Login.guard), so it names the session row `e`."""
+    q = connection.ops.quote_name
+    user = get_user_model()._meta
+    member, feature, session = Membership._meta, Feature._meta, EnsembleSession._meta
+
+    def column(meta, name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    team = column(member, "team")
+    return (
+        f"EXISTS (SELECT 1 FROM {q(user.db_table)} u"
+        f"  WHERE u.{q(user.pk.column)} = %s AND u.{column(user, 'is_active')} = %s"
+        f"  AND u.{column(user, 'password')} = %s)"
+        f" AND EXISTS (SELECT 1 FROM {q(Session._meta.db_table)} s"
+        f"  WHERE s.{q('session_key')} = %s AND s.{q('expire_date')} > %s"
+        f"  AND s.{q('session_data')} = %s)"
+        f" AND EXISTS (SELECT 1 FROM {q(member.db_table)} m"
+        f"  JOIN {q(feature.db_table)} f ON f.{column(feature, 'team')} = m.{team}"
+        f"  WHERE m.{column(member, 'user')} = %s"
+        f"  AND f.{q(feature.pk.column)} = e.{column(session, 'feature')})"
+    )
+
+
 class Login:
     """The login a live-room connection was opened with (see the module)."""
 
@@ -100,6 +133,27 @@ class Login:
                 return UNAUTHENTICATED
             self.verified = (session_data, password)
         return None if member else FORBIDDEN
+
+    def guard(self) -> Guard | None:
+        """The condition under which a write may skip refusal(): this login
+        still holds as it was last verified. None before it was verified.
+        A write made under it that is refused runs refusal(), which says
+        whether the login ended or merely changed (and verifies it again)."""
+        if self.verified is None or not self.session_key:
+            return None
+        session_data, password = self.verified
+        fields = get_user_model()._meta
+        user_pk = fields.pk.get_db_prep_value(self.user.pk, connection)
+        params = [
+            user_pk,
+            fields.get_field("is_active").get_db_prep_value(True, connection),
+            password,
+            self.session_key,
+            Session._meta.get_field("expire_date").get_db_prep_value(timezone.now(), connection),
+            session_data,
+            user_pk,
+        ]
+        return Guard(_guard_condition(connection.vendor), params)
 
     def _holds(self, session_data: str, password: str) -> bool:
         data = SessionStore().decode(session_data)

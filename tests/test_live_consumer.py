@@ -529,8 +529,15 @@ async def test_a_flood_beyond_the_rate_limit_gets_slow_down_errors_and_the_socke
     assert [m["seq"] for m in seen] == list(range(1, len(acked) + 2))
 
 
-async def test_a_member_removed_from_the_team_is_closed_with_4403_on_the_next_write(room, connect):
+@pytest.mark.parametrize("checked_before", [False, True], ids=["first-write", "after-a-check"])
+async def test_a_member_removed_from_the_team_is_closed_with_4403_on_the_next_write(
+    checked_before, room, connect
+):
     sam = await connect(room, room.sam)
+    if checked_before:
+        # A heartbeat checks the login: later notes are stored on condition
+        # that it still holds, without a check of their own.
+        await still_open(sam)
     await db(Membership.objects.filter(user=room.sam).delete)()
     await sam.send_json_to(note_message("Written after removal"))
     assert await close_code(sam) == FORBIDDEN

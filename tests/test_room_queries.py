@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from sessions_app.consumers import SessionConsumer, _heartbeat, _if_allowed
+from sessions_app.consumers import SessionConsumer, _heartbeat, _if_allowed, _note_if_allowed
 from sessions_app.db_thread import on_db_thread
 from sessions_app.models import EnsembleSession, Note
 from sessions_app.room_access import Login
@@ -50,11 +50,20 @@ def setting_up(room_count_notes: int):
     return room, login, consumer
 
 
-async def note_statements(notes_before: int) -> list[str]:
+async def note_statements(notes_before: int, *, verified: bool = True) -> list[str]:
     room, login, consumer = await database_sync_to_async(setting_up)(notes_before)
+    if verified:
+        # As after the client's first hello: its login check verified the login.
+        assert await on_db_thread(login.refusal, room.session_id) is None
     message = {"client_id": new_client_id(), "kind": "bug", "text": "Progress bar stuck at 99%"}
     return await on_db_thread(
-        statements, _if_allowed, login, room.session_id, consumer._post_note, room.sam, message
+        statements,
+        _note_if_allowed,
+        login,
+        room.session_id,
+        consumer._post_note,
+        room.sam,
+        message,
     )
 
 
@@ -62,18 +71,30 @@ async def test_a_note_costs_the_same_few_queries_however_long_the_timeline():
     first = await note_statements(0)
     later = await note_statements(2_000)
     assert len(later) == len(first)
-    # The sign-in and membership check, then numbering (which locks the
-    # session row) and insert. A resend's client id is looked up only when
-    # the insert fails.
+    # Numbering (which locks the session row) and insert, under the condition
+    # that the login still holds as verified: no check of its own. A resend's
+    # client id is looked up only when the insert fails.
     if connection.vendor == "postgresql":
         # One statement numbers, inserts and commits: no transaction around it.
-        assert len(first) == 2, first
-        assert first[1].startswith("WITH numbers AS ( UPDATE"), first
+        assert len(first) == 1, first
+        assert first[0].startswith("WITH numbers AS (UPDATE"), first
     else:
         # SQLite takes the numbers and inserts in a transaction of two
         # statements (BEGIN and COMMIT where the driver reports them).
-        writes = [sql for sql in first if sql.split()[0].upper() not in {"BEGIN", "COMMIT"}]
-        assert len(writes) == 3, first
+        assert len(writes(first)) == 2, first
+
+
+async def test_a_note_before_the_login_was_verified_checks_it_first():
+    # A client's first hello verifies its login; a note sent before that
+    # runs the sign-in and membership check first.
+    first = await note_statements(0, verified=False)
+    assert len(writes(first)) == (2 if connection.vendor == "postgresql" else 3), first
+    assert first[0].startswith('SELECT u."password"'), first
+
+
+def writes(sql: list[str]) -> list[str]:
+    """Statements but BEGIN and COMMIT (which only some drivers report)."""
+    return [one for one in sql if one.split()[0].upper() not in {"BEGIN", "COMMIT"}]
 
 
 async def test_a_heartbeat_is_one_statement_and_three_when_it_renews_presence():

@@ -13,6 +13,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.test import Client
 
@@ -23,6 +24,7 @@ from tests.live_room import (
     TIMEOUT,
     close_code,
     make_room,
+    next_message,
     note_message,
     session_cookie,
     still_open,
@@ -121,6 +123,32 @@ async def test_a_note_sent_after_the_login_ended_is_refused_with_4401_and_not_st
 
     assert await close_code(ws) == UNAUTHENTICATED
     assert not await db(Note.objects.exists)()
+
+
+def save_session_again(cookie: str) -> None:
+    """Another request of the same login stored something in its session."""
+    store = SessionStore(session_key=cookie.split("=", 1)[1])
+    store["last_page"] = "/features/"
+    store.save()
+
+
+async def test_a_note_is_stored_when_the_login_only_changed_since_it_was_checked(room):
+    # open_socket's heartbeat checked the login: later notes are stored on
+    # condition that it is unchanged. Saved again, it still holds, and the
+    # note refused by that condition goes after the full check.
+    ws, cookie = await open_socket(room)
+    await db(save_session_again)(cookie)
+
+    await ws.send_json_to(note_message("Written after another tab saved the session"))
+
+    ack = await next_message(ws, skip=("panel", "note"))
+    assert ack["type"] == "ack", ack
+    texts = await db(lambda: list(Note.objects.values_list("text", flat=True)))()
+    assert texts == ["Written after another tab saved the session"]
+    # And the next note is stored under the login as it is now.
+    await ws.send_json_to(note_message("And one more"))
+    assert (await next_message(ws, skip=("panel", "note")))["type"] == "ack"
+    await ws.disconnect()
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,14 @@ from django.utils import timezone
 from sessions_app.forms import NoteEditForm, NoteForm, client_id_validator
 from sessions_app.live_fragments import note_payload
 from sessions_app.models import EnsembleSession, Note
-from sessions_app.services.timeline import broadcast, lock, next_revision, store_numbered
+from sessions_app.services.timeline import (
+    Guard,
+    GuardFailed,
+    broadcast,
+    lock,
+    next_revision,
+    store_numbered,
+)
 from sessions_app.services.validation import InvalidInput, validated
 
 # Notes are written while the session is live, and still accepted in review:
@@ -20,16 +27,21 @@ from sessions_app.services.validation import InvalidInput, validated
 OPEN_FOR_NOTES = (EnsembleSession.Status.LIVE, EnsembleSession.Status.REVIEW)
 
 
-def post_note(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> tuple[Note, bool]:
+def post_note(
+    *, session: EnsembleSession, author, data: Mapping[str, Any], guard: Guard | None = None
+) -> tuple[Note, bool]:
     """Store a note once per client id. Returns the note and whether it is new:
     a resend of a note already stored gets the stored one back, unchanged, even
     if what it refers to has changed since (its goal deleted, the session ended).
 
     A resend is rare, so the stored note is looked up only when the write fails
     (on the client id's unique constraint, or on what changed since): every
-    statement of a write is one the whole room waits behind."""
+    statement of a write is one the whole room waits behind.
+
+    A `guard` is a condition the note is stored under (timeline.Guard): if it
+    does not hold, nothing is stored and GuardFailed is raised."""
     try:
-        return _store(session, author, data), True
+        return _store(session, author, data, guard), True
     except (InvalidInput, IntegrityError) as error:
         stored = _stored(session, author, data)
         if stored is not None:
@@ -42,15 +54,17 @@ def post_note(*, session: EnsembleSession, author, data: Mapping[str, Any]) -> t
         raise InvalidInput(form) from error
 
 
-def _store(session: EnsembleSession, author, data: Mapping[str, Any]) -> Note:
+def _store(session: EnsembleSession, author, data: Mapping[str, Any], guard: Guard | None) -> Note:
     form = validated(NoteForm(data, session=session))
     note = form.save(commit=False)
     note.session = session
     note.author = author
-    if not store_numbered(note, open_statuses=OPEN_FOR_NOTES):
+    if not store_numbered(note, open_statuses=OPEN_FOR_NOTES, guard=guard):
         status = EnsembleSession.objects.filter(pk=session.pk).values_list("status", flat=True)
         if not status:
             raise EnsembleSession.DoesNotExist(f"No session {session.pk}.")
+        if status[0] in OPEN_FOR_NOTES:
+            raise GuardFailed
         form.add_error(
             None,
             "Notes can be written once the session has started."

@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -34,11 +34,24 @@ def lock(session: EnsembleSession) -> EnsembleSession:
     return EnsembleSession.objects.select_for_update().get(pk=session.pk)
 
 
-def store_numbered(note: Note, *, open_statuses: Iterable[str]) -> bool:
+class Guard(NamedTuple):
+    """A condition a write is made under, in SQL that may name the locked
+    session row `e` (room_access.Login.guard: the writer still signed in and
+    a member), so it costs no statement of its own."""
+
+    sql: str
+    params: list[Any]
+
+
+class GuardFailed(Exception):
+    """A write's guard did not hold: nothing was stored."""
+
+
+def store_numbered(note: Note, *, open_statuses: Iterable[str], guard: Guard | None = None) -> bool:
     """Store a new note with its session's next seq and revision, if the
-    session's status is one of `open_statuses`; else store nothing and return
-    False. The session row is locked while it is numbered: one writer at a
-    time numbers the timeline.
+    session's status is one of `open_statuses` and the guard holds; else
+    store nothing and return False. The session row is locked while it is
+    numbered: one writer at a time numbers the timeline.
 
     Every statement of a note is one the whole room waits behind, so on
     PostgreSQL this is one statement that numbers and inserts at once (an
@@ -49,9 +62,10 @@ def store_numbered(note: Note, *, open_statuses: Iterable[str]) -> bool:
     serialises writers by itself)."""
     statuses = [str(status) for status in open_statuses]
     session_id = EnsembleSession._meta.pk.get_db_prep_value(note.session_id, connection)
+    guard = guard or Guard("1 = 1", [])
     if connection.vendor != "postgresql":
         with transaction.atomic():
-            numbers = _take_numbers(session_id, statuses)
+            numbers = _take_numbers(session_id, statuses, guard)
             if numbers is None:
                 return False
             note.seq, note.revision = numbers
@@ -63,7 +77,10 @@ def store_numbered(note: Note, *, open_statuses: Iterable[str]) -> bool:
     # insert (a resent client id) must not break the transaction around it.
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     with savepoint, connection.cursor() as cursor:
-        cursor.execute(_numbered_insert(len(statuses)), [session_id, *statuses, *values])
+        cursor.execute(
+            _numbered_insert(len(statuses), guard.sql),
+            [session_id, *statuses, *guard.params, *values],
+        )
         row = cursor.fetchone()
     if row is None:
         return False
@@ -72,19 +89,29 @@ def store_numbered(note: Note, *, open_statuses: Iterable[str]) -> bool:
     return True
 
 
-def _take_numbers(session_id, statuses: list[str]) -> tuple[int, int] | None:
+def _take_numbers(session_id, statuses: list[str], guard: Guard) -> tuple[int, int] | None:
     """The session's next seq and revision, taken in one statement that also
-    locks its row until the transaction ends; None if it is not open."""
-    meta = EnsembleSession._meta
+    locks its row until the transaction ends; None if it is not open or the
+    guard does not hold."""
     with connection.cursor() as cursor:
         # UPDATE … RETURNING: SQLite since 3.35.
         cursor.execute(
-            f"UPDATE {meta.db_table} SET last_seq = last_seq + 1, revision = revision + 1 "
-            f"WHERE {meta.pk.column} = %s AND status IN ({', '.join(['%s'] * len(statuses))}) "
-            "RETURNING last_seq, revision",
-            [session_id, *statuses],
+            f"{_numbering(len(statuses), guard.sql)} RETURNING last_seq, revision",
+            [session_id, *statuses, *guard.params],
         )
         return cursor.fetchone()
+
+
+def _numbering(status_count: int, guard: str) -> str:
+    """The UPDATE that takes a session's next numbers, if its status is one of
+    `status_count` and `guard` holds (the row is `e` to the guard)."""
+    q = connection.ops.quote_name
+    session = EnsembleSession._meta
+    return (
+        f"UPDATE {q(session.db_table)} AS e SET last_seq = last_seq + 1, revision = revision + 1"
+        f" WHERE e.{q(session.pk.column)} = %s"
+        f" AND e.status IN ({', '.join(['%s'] * status_count)}) AND {guard}"
+    )
 
 
 def _inserted_fields() -> list[Field]:
@@ -94,16 +121,13 @@ def _inserted_fields() -> list[Field]:
 
 
 @cache
-def _numbered_insert(status_count: int) -> str:
+def _numbered_insert(status_count: int, guard: str) -> str:
     q = connection.ops.quote_name
-    session, note = EnsembleSession._meta, Note._meta
+    note = Note._meta
     columns = ", ".join(q(field.column) for field in _inserted_fields())
     placeholders = ", ".join(["%s"] * len(_inserted_fields()))
     return (
-        f"WITH numbers AS ("
-        f" UPDATE {q(session.db_table)} SET last_seq = last_seq + 1, revision = revision + 1"
-        f" WHERE {q(session.pk.column)} = %s AND status IN ({', '.join(['%s'] * status_count)})"
-        f" RETURNING last_seq, revision)"
+        f"WITH numbers AS ({_numbering(status_count, guard)} RETURNING last_seq, revision)"
         f" INSERT INTO {q(note.db_table)} ({columns}, seq, revision)"
         f" SELECT {placeholders}, last_seq, revision FROM numbers"
         f" RETURNING {q(note.pk.column)}, seq, revision"
