@@ -457,20 +457,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.close(code=refusal)
         return False
 
-    async def _as_member(self, work, *args, check=_if_allowed):
+    async def _as_member(self, work, *args, check=_if_allowed, write=False):
         """`work(*args)` in the worker thread, once the same trip has checked the
         user is still signed in and a member; if not, closes with 4401 or 4403
         and returns None."""
-        result = await on_db_thread(check, self.login, self.session_id, work, *args)
+        result = await on_db_thread(check, self.login, self.session_id, work, *args, write=write)
         if isinstance(result, Refused):
             await self.close(code=result.code)
             return None
         return result
 
-    async def _write(self, write, message: dict[str, Any], check=_if_allowed):
+    async def _write(self, work, message: dict[str, Any], check=_if_allowed):
         """Run a write in a worker thread, after checking the user is still a member."""
         try:
-            return await self._as_member(write, self.scope["user"], message, check=check)
+            return await self._as_member(work, self.scope["user"], message, check=check, write=True)
         except InvalidInput as invalid:
             return invalid
         except PermissionDenied as denied:

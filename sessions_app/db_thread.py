@@ -15,6 +15,11 @@ One thread, in order: the room's work is mostly Python, which holds the GIL,
 so more threads only made them and the event loop wait on each other (under
 the benchmark, four threads on PostgreSQL did worse than one, not better).
 
+Writes go first: someone's note is not queued behind the room's bookkeeping
+(heartbeats, presence, membership checks, replays), which can wait a few
+milliseconds more. Writes among themselves, and the rest among themselves,
+run in the order they came.
+
 The broadcasts that work makes after its commit are handed back to the event
 loop to send, rather than sent from the thread: sending from there would hold
 the thread until the event loop got round to it.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import queue
 import threading
@@ -81,24 +87,29 @@ def _run[T](work: Callable[..., T], *args: Any) -> tuple[T | None, Exception | N
         _local.outbox = None
 
 
+WRITE, OTHER = 0, 1
+
+
 class _Thread:
     def __init__(self):
-        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        # (WRITE or OTHER, arrival, job): writes first, then in arrival order.
+        self.jobs: queue.PriorityQueue[tuple[int, int, Callable[[], None]]] = queue.PriorityQueue()
+        self.arrivals = itertools.count()
         threading.Thread(target=self._serve, name="room-db", daemon=True).start()
 
     def _serve(self) -> None:
         while True:
             try:
-                job = self.jobs.get(timeout=KEEP_SECONDS)
+                *_, job = self.jobs.get(timeout=KEEP_SECONDS)
             except queue.Empty:
                 connections.close_all()  # quiet for a while: give it back
-                job = self.jobs.get()
+                *_, job = self.jobs.get()
             try:
                 job()
             except Exception:  # the thread must outlive any one job
                 logger.exception("Room database work failed outside its own handling.")
 
-    def submit(self, call: Callable[[], Any]) -> asyncio.Future:
+    def submit(self, call: Callable[[], Any], rank: int = OTHER) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
 
@@ -112,7 +123,7 @@ class _Thread:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(settle, outcome)
 
-        self.jobs.put(job)
+        self.jobs.put((rank, next(self.arrivals), job))
         return future
 
 
@@ -129,10 +140,10 @@ def _worker() -> _Thread:
         return _thread
 
 
-async def on_db_thread[T](work: Callable[..., T], *args: Any) -> T:
+async def on_db_thread[T](work: Callable[..., T], *args: Any, write: bool = False) -> T:
     """`work(*args)` on the room's database thread; then what it broadcast,
-    sent in the order it was committed."""
-    future = _worker().submit(lambda: _run(work, *args))
+    sent in the order it was committed. A `write` goes ahead of other work."""
+    future = _worker().submit(lambda: _run(work, *args), WRITE if write else OTHER)
     _in_flight.add(future)
     try:
         result, error, outbox = await future

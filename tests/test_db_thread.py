@@ -5,6 +5,9 @@ connection when the server cut the old one."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -44,6 +47,32 @@ async def test_release_gives_the_connection_back():
     await on_db_thread(connect)
     await release()
     assert await on_db_thread(held_connection) is None
+
+
+async def test_writes_go_ahead_of_other_work_and_each_kind_keeps_its_order():
+    # The thread is held by a first piece of work while the rest queues up:
+    # a heartbeat, a note, a presence update and an edit, in that order.
+    holding, go_on = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def hold() -> None:
+        holding.set()
+        assert go_on.wait(10)
+
+    def work(name: str) -> None:
+        ran.append(name)
+
+    first = asyncio.ensure_future(on_db_thread(hold))
+    assert await asyncio.to_thread(holding.wait, 10)
+    # Started eagerly: each hands its work to the thread before the next starts.
+    loop = asyncio.get_running_loop()
+    queued = [
+        asyncio.eager_task_factory(loop, on_db_thread(work, name, write=name.endswith("write")))
+        for name in ("heartbeat", "note write", "presence", "edit write")
+    ]
+    go_on.set()
+    await asyncio.gather(first, *queued)
+    assert ran == ["note write", "edit write", "heartbeat", "presence"]
 
 
 def note(revision: int) -> dict:
