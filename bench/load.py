@@ -215,6 +215,7 @@ class Load:
         self.posters = posters
         self.rooms: list[list[Client]] = []
         self.window: Window | None = None
+        self.connect_seconds = 0.0
         self.counter = itertools.count()
         self.run_id = uuid.uuid4().hex[:8]
 

@@ -113,17 +113,51 @@ def room_urls(kind: str, servers: list[Server], room: str, clients: int) -> tupl
     return urls, servers[0].http
 
 
-async def fanout_and_saturation(
-    cfg: Config, kind: str, servers: list[Server], cookies: list[str], rooms: list[str], pids
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The fan-out at the configured rate, then the same rooms at rising rates
-    (doubling until a step fails, then two halvings of the gap) until p99
-    passes the limit or a note is lost."""
+# The fan-out's seconds are split into this many slices, the app's and the
+# floor's taking turns: both then run under the same conditions of a shared
+# machine (whose load drifts over minutes), not one after the other.
+SLICES = 3
+
+
+async def open_load(
+    cfg: Config, kind: str, servers: list[Server], cookies: list[str], rooms: list[str]
+) -> Load:
     load = Load(kind, posters=cfg.posters)
     started = time.perf_counter()
     await load.connect([room_urls(kind, servers, room, cfg.clients) for room in rooms], cookies)
-    connect_seconds = time.perf_counter() - started
-    indexes = list(range(len(rooms)))
+    load.connect_seconds = time.perf_counter() - started
+    return load
+
+
+async def fanouts(cfg: Config, loads: list[Load], pids) -> list[dict[str, Any]]:
+    """The fan-out of each load at the configured rate, in SLICES turns each."""
+    indexes = list(range(len(loads)))
+    cpu, own = dict.fromkeys(indexes, 0.0), dict.fromkeys(indexes, 0.0)
+    for load in loads:
+        load.measure(list(range(len(load.rooms))), cfg.rate)
+    for _ in range(SLICES):
+        for index, load in enumerate(loads):
+            cpu_before, own_before = cpu_seconds(pids), own_cpu_seconds()
+            await load.post(cfg.rate, cfg.seconds / SLICES, list(range(len(load.rooms))))
+            await load.drain(DRAIN_QUIET_SECONDS)
+            cpu[index] += cpu_seconds(pids) - cpu_before
+            own[index] += own_cpu_seconds() - own_before
+    reports = []
+    for index, load in enumerate(loads):
+        report = load.report()
+        report["server_cpu_share"] = round(cpu[index] / cfg.seconds, 2)
+        report["client_cpu_share"] = round(own[index] / cfg.seconds, 2)
+        report["connect_s"] = round(load.connect_seconds, 1)
+        report["rooms"], report["clients_per_room"] = len(load.rooms), cfg.clients
+        report["slices"] = SLICES
+        reports.append(report)
+    return reports
+
+
+async def saturation(cfg: Config, load: Load, fanout: dict[str, Any], pids) -> dict[str, Any]:
+    """The fan-out's rooms at rising rates (doubling until a step fails, then
+    two halvings of the gap) until p99 passes the limit or a note is lost."""
+    indexes = list(range(len(load.rooms)))
 
     async def step(rate: float, seconds: float) -> dict[str, Any]:
         cpu, own = cpu_seconds(pids), own_cpu_seconds()
@@ -135,42 +169,35 @@ async def fanout_and_saturation(
         report["client_cpu_share"] = round((own_cpu_seconds() - own) / seconds, 2)
         return report
 
-    try:
-        fanout = await step(cfg.rate, cfg.seconds)
-        fanout["connect_s"] = round(connect_seconds, 1)
-        fanout["rooms"], fanout["clients_per_room"] = len(rooms), cfg.clients
-        steps: list[dict[str, Any]] = []
-        held = cfg.rate if passes(fanout) else 0.0
-        failed = None
-        if held and "saturation" not in cfg.skip:
-            rate = cfg.rate
-            while len(steps) < cfg.max_steps:
-                if failed is None:
-                    rate = held * 2
-                elif failed / held > 1.3:
-                    rate = (held + failed) / 2
-                else:
-                    break
-                report = await step(rate, cfg.step_seconds)
-                steps.append(report)
-                if passes(report):
-                    held = rate
-                else:
-                    failed = rate if failed is None else min(failed, rate)
-        saturation = {
-            "rate_per_s": round(held * len(rooms), 1),
-            "steps": [
-                {key: s[key] for key in ("rate_per_s", "p50_ms", "p99_ms", "lost", "resyncs")}
-                | {
-                    "server_cpu_share": s["server_cpu_share"],
-                    "client_cpu_share": s["client_cpu_share"],
-                }
-                for s in steps
-            ],
-        }
-        return fanout, saturation
-    finally:
-        await load.close()
+    steps: list[dict[str, Any]] = []
+    held = cfg.rate if passes(fanout) else 0.0
+    failed = None
+    if held and "saturation" not in cfg.skip:
+        rate = cfg.rate
+        while len(steps) < cfg.max_steps:
+            if failed is None:
+                rate = held * 2
+            elif failed / held > 1.3:
+                rate = (held + failed) / 2
+            else:
+                break
+            report = await step(rate, cfg.step_seconds)
+            steps.append(report)
+            if passes(report):
+                held = rate
+            else:
+                failed = rate if failed is None else min(failed, rate)
+    return {
+        "rate_per_s": round(held * len(indexes), 1),
+        "steps": [
+            {key: s[key] for key in ("rate_per_s", "p50_ms", "p99_ms", "lost", "resyncs")}
+            | {
+                "server_cpu_share": s["server_cpu_share"],
+                "client_cpu_share": s["client_cpu_share"],
+            }
+            for s in steps
+        ],
+    }
 
 
 async def connections(cfg: Config, deployment: Deployment) -> dict[str, Any]:
@@ -189,14 +216,11 @@ async def connections(cfg: Config, deployment: Deployment) -> dict[str, Any]:
     await asyncio.sleep(2)
     after = rss_bytes(pid)
     try:
-        fanout, _ = await fanout_and_saturation(
-            Config(**{**cfg.__dict__, "max_steps": 0}),
-            APP,
-            [server],
-            deployment.cookies,
-            deployment.take_rooms(1),
-            [pid],
-        )
+        load = await open_load(cfg, APP, [server], deployment.cookies, deployment.take_rooms(1))
+        try:
+            [fanout] = await fanouts(cfg, [load], [pid])
+        finally:
+            await load.close()
     finally:
         await idle.close()
     return {
@@ -293,19 +317,26 @@ async def run(cfg: Config, services: Services) -> dict[str, Any]:
         servers = [services.daphne(f"{name}-{index}", denv) for index in range(processes)]
         services.wait_ready(servers)
         deployment = Deployment(name, servers, seeded["cookies"], seeded["rooms"])
-        for kind in (APP, FLOOR):
-            log(f"{name}: fan-out and saturation, {kind}")
-            rooms = (
-                deployment.take_rooms(cfg.rooms)
-                if kind == APP
-                else [f"{tag}-{index}" for index in range(cfg.rooms)]
-            )
-            fanout, saturation = await fanout_and_saturation(
-                cfg, kind, servers, deployment.cookies, rooms, deployment.pids()
-            )
-            label = "fanout" if kind == APP else "floor"
-            results["scenarios"][f"{name}/{label}"] = fanout
-            results["saturation"][f"{name}/{label}"] = saturation
+        log(f"{name}: fan-out, app and floor in turns")
+        app_rooms = deployment.take_rooms(cfg.rooms)
+        floor_rooms = [f"{tag}-{index}" for index in range(cfg.rooms)]
+        loads = [
+            await open_load(cfg, APP, servers, deployment.cookies, app_rooms),
+            await open_load(cfg, FLOOR, servers, deployment.cookies, floor_rooms),
+        ]
+        try:
+            reports = await fanouts(cfg, loads, deployment.pids())
+            for label, load, fanout in zip(("fanout", "floor"), loads, reports, strict=True):
+                log(f"{name}: saturation, {load.kind}")
+                results["scenarios"][f"{name}/{label}"] = fanout
+                results["saturation"][f"{name}/{label}"] = await saturation(
+                    cfg, load, fanout, deployment.pids()
+                )
+                # The floor's steps run without the live room's heartbeats.
+                await load.close()
+        finally:
+            for load in loads:
+                await load.close()
         if name == "production" and "connections" not in cfg.skip:
             log(f"{name}: {cfg.idle} idle connections on one process")
             results["connections"] = await connections(cfg, deployment)
@@ -337,14 +368,11 @@ async def run(cfg: Config, services: Services) -> dict[str, Any]:
     ceiling = services.ceiling()
     # Its fan-out only: the ceiling's saturation lies far past what one client
     # process can drive on a small machine.
-    fanout, _ = await fanout_and_saturation(
-        Config(**{**cfg.__dict__, "max_steps": 0}),
-        CEILING,
-        [ceiling],
-        [""],
-        [f"{tag}-{index}" for index in range(cfg.rooms)],
-        [ceiling.process.pid],
-    )
+    load = await open_load(cfg, CEILING, [ceiling], [""], [f"{tag}-{i}" for i in range(cfg.rooms)])
+    try:
+        [fanout] = await fanouts(cfg, [load], [ceiling.process.pid])
+    finally:
+        await load.close()
     results["scenarios"]["ceiling/fanout"] = fanout
     services.stop([ceiling])
     return results
