@@ -111,13 +111,19 @@ def _if_allowed(login: Login, session_id, work, *args):
 
 def _note_if_allowed(login: Login, session_id, post, user, message: dict[str, Any]):
     """As _if_allowed, a statement fewer: once the login was verified, the
-    note's own insert checks that it still holds (Login.guard). Only a note
-    refused by that check runs the full one, which says why: the login ended,
-    or merely changed (its session was saved again) and the note may go."""
+    note's own insert checks that it still holds (Login.guard). A note refused
+    for any reason runs the full check before anything is said about it: the
+    login ended (closed with its code), or the note goes as any other would,
+    with the errors it has (the login may merely have changed, its session
+    saved again by another request)."""
     guard = login.guard()
     if guard is not None:
-        with contextlib.suppress(GuardFailed):
+        try:
             return post(user, message, guard)
+        except (GuardFailed, InvalidInput):
+            # Invalid input is found before the insert: someone no longer in
+            # the room hears nothing of what the room would have accepted.
+            pass
     return _if_allowed(login, session_id, post, user, message, None)
 
 

@@ -472,8 +472,20 @@ async def test_bad_input_gets_an_error_stores_nothing_and_the_socket_stays_open(
     assert (seen["type"], seen["seq"]) == ("note", 4)
 
 
-async def test_a_refused_note_says_which_note_so_the_client_can_give_the_text_back(room, connect):
+# After a check (a heartbeat), a note goes under the condition that the login
+# still holds; a refused one is checked in full and then says why, the same.
+CHECKED_BEFORE = pytest.mark.parametrize(
+    "checked_before", [False, True], ids=["first-write", "after-a-check"]
+)
+
+
+@CHECKED_BEFORE
+async def test_a_refused_note_says_which_note_so_the_client_can_give_the_text_back(
+    checked_before, room, connect
+):
     sam = await connect(room, room.sam)
+    if checked_before:
+        await still_open(sam)
     message = note_message(kind="rant")
     await sam.send_json_to(message)
     error = await next_message(sam)
@@ -482,9 +494,12 @@ async def test_a_refused_note_says_which_note_so_the_client_can_give_the_text_ba
     assert list(error["errors"]) == ["kind"]
 
 
-async def test_notes_are_refused_while_the_session_is_still_being_planned(connect):
+@CHECKED_BEFORE
+async def test_notes_are_refused_while_the_session_is_still_being_planned(checked_before, connect):
     room = await db(make_room)(status=EnsembleSession.Status.PLANNING)
     sam = await connect(room, room.sam)
+    if checked_before:
+        await still_open(sam)
     message = note_message("Too early")
     await sam.send_json_to(message)
     error = await next_message(sam)
@@ -529,7 +544,7 @@ async def test_a_flood_beyond_the_rate_limit_gets_slow_down_errors_and_the_socke
     assert [m["seq"] for m in seen] == list(range(1, len(acked) + 2))
 
 
-@pytest.mark.parametrize("checked_before", [False, True], ids=["first-write", "after-a-check"])
+@CHECKED_BEFORE
 async def test_a_member_removed_from_the_team_is_closed_with_4403_on_the_next_write(
     checked_before, room, connect
 ):
@@ -540,6 +555,23 @@ async def test_a_member_removed_from_the_team_is_closed_with_4403_on_the_next_wr
         await still_open(sam)
     await db(Membership.objects.filter(user=room.sam).delete)()
     await sam.send_json_to(note_message("Written after removal"))
+    assert await close_code(sam) == FORBIDDEN
+    assert await db(stored_notes)(room.session_id) == []
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        pytest.param({"text": ""}, id="empty"),
+        pytest.param({"kind": "rumour"}, id="unknown-kind"),
+        pytest.param({"client_id": "not a client id"}, id="bad-client-id"),
+    ],
+)
+async def test_a_removed_member_hears_nothing_of_an_invalid_note_but_4403(note, room, connect):
+    sam = await connect(room, room.sam)
+    await still_open(sam)  # checked: later notes go under the login's condition
+    await db(Membership.objects.filter(user=room.sam).delete)()
+    await sam.send_json_to(note_message("Written after removal") | note)
     assert await close_code(sam) == FORBIDDEN
     assert await db(stored_notes)(room.session_id) == []
 

@@ -38,8 +38,9 @@ def post_note(
     (on the client id's unique constraint, or on what changed since): every
     statement of a write is one the whole room waits behind.
 
-    A `guard` is a condition the note is stored under (timeline.Guard): if it
-    does not hold, nothing is stored and GuardFailed is raised."""
+    A `guard` is a condition the note is stored under (timeline.Guard): an
+    insert it refuses, for whatever reason, stores nothing and raises
+    GuardFailed (the caller checks why, then writes without it)."""
     try:
         return _store(session, author, data, guard), True
     except (InvalidInput, IntegrityError) as error:
@@ -60,11 +61,11 @@ def _store(session: EnsembleSession, author, data: Mapping[str, Any], guard: Gua
     note.session = session
     note.author = author
     if not store_numbered(note, open_statuses=OPEN_FOR_NOTES, guard=guard):
+        if guard is not None:
+            raise GuardFailed
         status = EnsembleSession.objects.filter(pk=session.pk).values_list("status", flat=True)
         if not status:
             raise EnsembleSession.DoesNotExist(f"No session {session.pk}.")
-        if status[0] in OPEN_FOR_NOTES:
-            raise GuardFailed
         form.add_error(
             None,
             "Notes can be written once the session has started."
