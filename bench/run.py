@@ -332,9 +332,10 @@ async def run(cfg: Config, services: Services) -> dict[str, Any]:
                 results["saturation"][f"{name}/{label}"] = await saturation(
                     cfg, load, fanout, deployment.pids()
                 )
-                # The floor's steps run without the live room's heartbeats.
-                await load.close()
         finally:
+            # Both sets of clients until the end: 500 live-room clients leaving
+            # at once is seconds of work for the servers (presence, groups),
+            # which would fall on the floor's first steps.
             for load in loads:
                 await load.close()
         if name == "production" and "connections" not in cfg.skip:
