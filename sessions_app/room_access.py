@@ -39,6 +39,11 @@ def is_member(user, session_id) -> bool:
     return Membership.objects.filter(user=user, team__features__sessions__pk=session_id).exists()
 
 
+def column(meta, name: str) -> str:
+    """A model field's column, quoted, for the statements composed here."""
+    return connection.ops.quote_name(meta.get_field(name).column)
+
+
 @cache
 def _statement(vendor: str) -> str:
     """The user's password hash and the login's session data, if both still
@@ -47,9 +52,6 @@ def _statement(vendor: str) -> str:
     q = connection.ops.quote_name
     user = get_user_model()._meta
     member, feature, session = Membership._meta, Feature._meta, EnsembleSession._meta
-
-    def column(meta, name: str) -> str:
-        return q(meta.get_field(name).column)
 
     team, feature_id = column(member, "team"), column(session, "feature")
 
@@ -78,9 +80,6 @@ def _guard_condition(vendor: str) -> str:
     q = connection.ops.quote_name
     user = get_user_model()._meta
     member, feature, session = Membership._meta, Feature._meta, EnsembleSession._meta
-
-    def column(meta, name: str) -> str:
-        return q(meta.get_field(name).column)
 
     team = column(member, "team")
     return (
