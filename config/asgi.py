@@ -25,10 +25,10 @@ if os.environ.get("ENSEMBLE_BENCH_FLOOR") == "1":
     websocket_urlpatterns = [*websocket_urlpatterns, *floor_urlpatterns]
 
 # The objects of start-up (Django, the URL map, templates) live as long as the
-# process: the collector need never look at them again. And the live room
-# makes many short-lived objects per note (queries, models, fragments), so
-# young objects are collected in batches 30 times larger than CPython's 700:
-# under the benchmark, collections were what held up one note in a hundred.
+# process: the collector need never look at them again. Young objects are
+# collected in batches 30 times larger than CPython's 700, as a crowd of
+# connections arriving together keeps many: every collection holds up every
+# room of the process. (A note leaves nothing to collect: see NoteForm.)
 gc.freeze()
 gc.set_threshold(20_000, 20, 20)
 

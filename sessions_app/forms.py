@@ -220,13 +220,48 @@ client_id_validator = RegexValidator(
 )
 
 
+class SessionGoalField(forms.Field):
+    """One of a session's goals, by id; cleaned, the goal itself.
+
+    Not a ModelChoiceField: that field and its widget refer to each other, so
+    each form would leave a reference cycle for the garbage collector (see
+    NoteForm). The live room renders its own goal select, not this widget."""
+
+    default_error_messages = {
+        "invalid_choice": forms.ModelChoiceField.default_error_messages["invalid_choice"],
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.session_id = None  # The form says whose goals are valid choices.
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return Goal.objects.get(session_id=self.session_id, pk=value)
+        except (ValueError, TypeError, Goal.DoesNotExist):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            ) from None
+
+
 class NoteForm(PlainLabels, forms.ModelForm):
-    """A note as typed in the live room, from the websocket or the plain form."""
+    """A note as typed in the live room, from the websocket or the plain form.
+
+    A note is validated for every message of a busy room, so this form leaves
+    no reference cycles behind (no ModelChoiceField, no cached bound fields;
+    take the note from `instance`, not `save(commit=False)`, which stores a
+    method of the form on it). Cycles wait for the garbage collector, and
+    under the benchmark its collections held up the whole room for tens of
+    milliseconds every few seconds (bench/README.md)."""
+
+    goal = SessionGoalField(required=False, label="For goal")
 
     class Meta:
         model = Note
         fields = ["kind", "text", "goal", "client_id"]
-        labels = {"text": "Note", "kind": "Kind", "goal": "For goal"}
+        labels = {"text": "Note", "kind": "Kind"}
         widgets = {"text": forms.Textarea(attrs={"rows": 3})}
         error_messages = {
             "text": {"required": "Write the note before sending it."},
@@ -237,9 +272,13 @@ class NoteForm(PlainLabels, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = Note.Kind.choices
         # Only this session's goals: a goal id from elsewhere is not a valid choice.
-        self.fields["goal"].queryset = Goal.objects.filter(session=session)
-        self.fields["goal"].required = False
+        self.fields["goal"].session_id = session.pk
         self.fields["client_id"].validators.append(client_id_validator)
+
+    def __getitem__(self, name):
+        # A new bound field each time: Django's cache of them on the form is a
+        # cycle (each refers back to the form). Only an invalid note is shown.
+        return self.fields[name].get_bound_field(self, name)
 
 
 class NoteEditForm(PlainLabels, forms.ModelForm):

@@ -4,6 +4,7 @@ notes, and every bad input refused on the socket without storing anything."""
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -753,3 +754,38 @@ async def test_notes_are_stored_once_after_the_database_cut_every_connection(
         "Written before the cut",
         "Written after the cut",
     ]
+
+
+# --- What a note leaves behind -------------------------------------------------------
+
+
+async def test_notes_leave_no_reference_cycles_for_the_garbage_collector(room, connect):
+    # Objects in a reference cycle wait for a collection, and a collection
+    # pauses the whole process, every room in it: a busy room's notes must be
+    # freed as they go (see NoteForm). The benchmark measures the pauses.
+    goal = await db(Goal.objects.get)(session=room.session)
+    dana = await connect(room, room.dana)
+    sam = await connect(room, room.sam)
+    for ws in (dana, sam):
+        await ws.send_json_to({"type": "hello", "since": 0})
+        await messages_until_synced(ws)
+
+    async def a_note(**fields) -> None:
+        await sam.send_json_to(note_message(**fields))
+        assert {(await next_message(sam))["type"], (await next_message(sam))["type"]} == {
+            "ack",
+            "note",
+        }
+        assert (await next_message(dana))["type"] == "note"
+
+    await a_note()  # what is made once, on first use, stays
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(5):
+            await a_note()
+            await a_note(goal=goal.pk, kind="question")
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert left == 0

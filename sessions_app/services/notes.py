@@ -57,7 +57,7 @@ def post_note(
 
 def _store(session: EnsembleSession, author, data: Mapping[str, Any], guard: Guard | None) -> Note:
     form = validated(NoteForm(data, session=session))
-    note = form.save(commit=False)
+    note = form.instance  # Validation built it (see NoteForm).
     note.session = session
     note.author = author
     if not store_numbered(note, open_statuses=OPEN_FOR_NOTES, guard=guard):
