@@ -154,50 +154,72 @@ async def fanouts(cfg: Config, loads: list[Load], pids) -> list[dict[str, Any]]:
     return reports
 
 
-async def saturation(cfg: Config, load: Load, fanout: dict[str, Any], pids) -> dict[str, Any]:
-    """The fan-out's rooms at rising rates (doubling until a step fails, then
-    two halvings of the gap) until p99 passes the limit or a note is lost."""
-    indexes = list(range(len(load.rooms)))
+class Search:
+    """One load's search for its highest rate: doubling until a step fails,
+    then halving the gap twice, until p99 passes the limit or a note is lost."""
 
-    async def step(rate: float, seconds: float) -> dict[str, Any]:
+    def __init__(self, cfg: Config, fanout: dict[str, Any]):
+        self.max_steps = 0 if "saturation" in cfg.skip else cfg.max_steps
+        self.held = cfg.rate if passes(fanout) else 0.0
+        self.failed: float | None = None
+        self.steps: list[dict[str, Any]] = []
+
+    def next_rate(self) -> float | None:
+        """The rate per room to try next, or None when the search is over."""
+        if not self.held or len(self.steps) >= self.max_steps:
+            return None
+        if self.failed is None:
+            return self.held * 2
+        if self.failed / self.held > 1.3:
+            return (self.held + self.failed) / 2
+        return None
+
+    def record(self, rate: float, report: dict[str, Any]) -> None:
+        self.steps.append(report)
+        if passes(report):
+            self.held = rate
+        else:
+            self.failed = rate if self.failed is None else min(self.failed, rate)
+
+
+async def saturations(
+    cfg: Config, loads: list[Load], fanouts: list[dict[str, Any]], pids
+) -> list[dict[str, Any]]:
+    """The fan-out's rooms of each load at rising rates. The loads' searches
+    take turns, one step each, as the fan-outs do: the app's and the floor's
+    steps then meet the same moments of a shared machine."""
+    searches = [Search(cfg, fanout) for fanout in fanouts]
+
+    async def step(load: Load, rate: float) -> dict[str, Any]:
+        indexes = list(range(len(load.rooms)))
         cpu, own = cpu_seconds(pids), own_cpu_seconds()
         load.measure(indexes, rate)
-        await load.post(rate, seconds, indexes)
+        await load.post(rate, cfg.step_seconds, indexes)
         await load.drain(DRAIN_QUIET_SECONDS)
         report = load.report()
-        report["server_cpu_share"] = round((cpu_seconds(pids) - cpu) / seconds, 2)
-        report["client_cpu_share"] = round((own_cpu_seconds() - own) / seconds, 2)
+        report["server_cpu_share"] = round((cpu_seconds(pids) - cpu) / cfg.step_seconds, 2)
+        report["client_cpu_share"] = round((own_cpu_seconds() - own) / cfg.step_seconds, 2)
         return report
 
-    steps: list[dict[str, Any]] = []
-    held = cfg.rate if passes(fanout) else 0.0
-    failed = None
-    if held and "saturation" not in cfg.skip:
-        rate = cfg.rate
-        while len(steps) < cfg.max_steps:
-            if failed is None:
-                rate = held * 2
-            elif failed / held > 1.3:
-                rate = (held + failed) / 2
-            else:
-                break
-            report = await step(rate, cfg.step_seconds)
-            steps.append(report)
-            if passes(report):
-                held = rate
-            else:
-                failed = rate if failed is None else min(failed, rate)
-    return {
-        "rate_per_s": round(held * len(indexes), 1),
-        "steps": [
-            {key: s[key] for key in ("rate_per_s", "p50_ms", "p99_ms", "lost", "resyncs")}
-            | {
-                "server_cpu_share": s["server_cpu_share"],
-                "client_cpu_share": s["client_cpu_share"],
-            }
-            for s in steps
-        ],
-    }
+    while any(search.next_rate() is not None for search in searches):
+        for load, search in zip(loads, searches, strict=True):
+            rate = search.next_rate()
+            if rate is not None:
+                search.record(rate, await step(load, rate))
+    return [
+        {
+            "rate_per_s": round(search.held * len(load.rooms), 1),
+            "steps": [
+                {key: s[key] for key in ("rate_per_s", "p50_ms", "p99_ms", "lost", "resyncs")}
+                | {
+                    "server_cpu_share": s["server_cpu_share"],
+                    "client_cpu_share": s["client_cpu_share"],
+                }
+                for s in search.steps
+            ],
+        }
+        for load, search in zip(loads, searches, strict=True)
+    ]
 
 
 async def connections(cfg: Config, deployment: Deployment) -> dict[str, Any]:
@@ -326,12 +348,11 @@ async def run(cfg: Config, services: Services) -> dict[str, Any]:
         ]
         try:
             reports = await fanouts(cfg, loads, deployment.pids())
-            for label, load, fanout in zip(("fanout", "floor"), loads, reports, strict=True):
-                log(f"{name}: saturation, {load.kind}")
+            log(f"{name}: saturation, app and floor in turns")
+            searched = await saturations(cfg, loads, reports, deployment.pids())
+            for label, fanout, search in zip(("fanout", "floor"), reports, searched, strict=True):
                 results["scenarios"][f"{name}/{label}"] = fanout
-                results["saturation"][f"{name}/{label}"] = await saturation(
-                    cfg, load, fanout, deployment.pids()
-                )
+                results["saturation"][f"{name}/{label}"] = search
         finally:
             # Both sets of clients until the end: 500 live-room clients leaving
             # at once is seconds of work for the servers (presence, groups),
