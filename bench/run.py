@@ -154,6 +154,26 @@ async def fanouts(cfg: Config, loads: list[Load], pids) -> list[dict[str, Any]]:
     return reports
 
 
+# At rest, the servers of a deployment use less than this share of a core
+# (the idle clients' heartbeats); a step past saturation leaves them busier
+# than this for seconds after its drain gives up (queued broadcasts, replays).
+REST_CPU_SHARE = 0.3
+SETTLE_LIMIT_SECONDS = 30
+
+
+async def settled(pids) -> float:
+    """Wait until the servers are at rest, at most SETTLE_LIMIT_SECONDS, so the
+    work a step left behind does not fall on the next (the other load's, in
+    turns). Returns the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < SETTLE_LIMIT_SECONDS:
+        before = cpu_seconds(pids)
+        await asyncio.sleep(0.5)
+        if (cpu_seconds(pids) - before) / 0.5 <= REST_CPU_SHARE:
+            break
+    return time.perf_counter() - started
+
+
 class Search:
     """One load's search for its highest rate: doubling until a step fails,
     then halving the gap twice, until p99 passes the limit or a note is lost."""
@@ -192,6 +212,7 @@ async def saturations(
 
     async def step(load: Load, rate: float) -> dict[str, Any]:
         indexes = list(range(len(load.rooms)))
+        settle_s = await settled(pids)
         cpu, own = cpu_seconds(pids), own_cpu_seconds()
         load.measure(indexes, rate)
         await load.post(rate, cfg.step_seconds, indexes)
@@ -199,6 +220,7 @@ async def saturations(
         report = load.report()
         report["server_cpu_share"] = round((cpu_seconds(pids) - cpu) / cfg.step_seconds, 2)
         report["client_cpu_share"] = round((own_cpu_seconds() - own) / cfg.step_seconds, 2)
+        report["settle_s"] = round(settle_s, 1)
         return report
 
     while any(search.next_rate() is not None for search in searches):
@@ -211,10 +233,7 @@ async def saturations(
             "rate_per_s": round(search.held * len(load.rooms), 1),
             "steps": [
                 {key: s[key] for key in ("rate_per_s", "p50_ms", "p99_ms", "lost", "resyncs")}
-                | {
-                    "server_cpu_share": s["server_cpu_share"],
-                    "client_cpu_share": s["client_cpu_share"],
-                }
+                | {key: s[key] for key in ("server_cpu_share", "client_cpu_share", "settle_s")}
                 for s in search.steps
             ],
         }
