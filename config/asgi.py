@@ -28,7 +28,7 @@ if os.environ.get("ENSEMBLE_BENCH_FLOOR") == "1":
 # process: the collector need never look at them again. Young objects are
 # collected in batches 30 times larger than CPython's 700, as a crowd of
 # connections arriving together keeps many: every collection holds up every
-# room of the process. (A note leaves nothing to collect: see NoteForm.)
+# room of the process. (A valid note leaves nothing to collect: NoteForm.)
 gc.freeze()
 gc.set_threshold(20_000, 20, 20)
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
-from django.core.validators import RegexValidator
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -238,11 +238,14 @@ class SessionGoalField(forms.Field):
     def to_python(self, value):
         if value in self.empty_values:
             return None
+        ProhibitNullCharactersValidator()(value)  # as a ModelChoiceField says
         try:
             return Goal.objects.get(session_id=self.session_id, pk=value)
         except (ValueError, TypeError, Goal.DoesNotExist):
             raise forms.ValidationError(
-                self.error_messages["invalid_choice"], code="invalid_choice"
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
             ) from None
 
 
@@ -253,8 +256,8 @@ class NoteForm(PlainLabels, forms.ModelForm):
     no reference cycles behind (no ModelChoiceField, no cached bound fields;
     take the note from `instance`, not `save(commit=False)`, which stores a
     method of the form on it). Cycles wait for the garbage collector, and
-    under the benchmark its collections held up the whole room for tens of
-    milliseconds every few seconds (bench/README.md)."""
+    under the benchmark its collections held up the whole room for 17-29 ms
+    about every 18 s (bench/README.md)."""
 
     goal = SessionGoalField(required=False, label="For goal")
 
