@@ -154,22 +154,29 @@ async def fanouts(cfg: Config, loads: list[Load], pids) -> list[dict[str, Any]]:
     return reports
 
 
-# At rest, the servers of a deployment use less than this share of a core
-# (the idle clients' heartbeats); a step past saturation leaves them busier
-# than this for seconds after its drain gives up (queued broadcasts, replays).
-REST_CPU_SHARE = 0.3
+# A step past saturation leaves the servers busy for seconds after its drain
+# gives up (queued broadcasts, replays): the next step waits until they are
+# back within this share of a core of what they used at rest, at most
+# SETTLE_LIMIT_SECONDS.
+REST_MARGIN = 0.2
 SETTLE_LIMIT_SECONDS = 30
 
 
-async def settled(pids) -> float:
-    """Wait until the servers are at rest, at most SETTLE_LIMIT_SECONDS, so the
-    work a step left behind does not fall on the next (the other load's, in
-    turns). Returns the seconds waited."""
+async def cpu_share(pids, seconds: float) -> float:
+    """The servers' CPU seconds per second over the next `seconds`."""
+    before = cpu_seconds(pids)
+    await asyncio.sleep(seconds)
+    return (cpu_seconds(pids) - before) / seconds
+
+
+async def settled(pids, rest: float) -> float:
+    """Wait until the servers are back at rest, so the work a step left behind
+    does not fall on the next (the other load's, in turns). Returns the
+    seconds waited."""
     started = time.perf_counter()
-    while time.perf_counter() - started < SETTLE_LIMIT_SECONDS:
-        before = cpu_seconds(pids)
-        await asyncio.sleep(0.5)
-        if (cpu_seconds(pids) - before) / 0.5 <= REST_CPU_SHARE:
+    while await cpu_share(pids, 0.5) > rest + REST_MARGIN:
+        if time.perf_counter() - started > SETTLE_LIMIT_SECONDS:
+            log(f"the servers were still busy after {SETTLE_LIMIT_SECONDS} s; stepping on")
             break
     return time.perf_counter() - started
 
@@ -209,10 +216,13 @@ async def saturations(
     take turns, one step each, as the fan-outs do: the app's and the floor's
     steps then meet the same moments of a shared machine."""
     searches = [Search(cfg, fanout) for fanout in fanouts]
+    # The fan-outs drained: what the servers use now, the clients all idle
+    # but for their heartbeats, is their rest.
+    rest = await cpu_share(pids, 1.0)
 
     async def step(load: Load, rate: float) -> dict[str, Any]:
         indexes = list(range(len(load.rooms)))
-        settle_s = await settled(pids)
+        settle_s = await settled(pids, rest)
         cpu, own = cpu_seconds(pids), own_cpu_seconds()
         load.measure(indexes, rate)
         await load.post(rate, cfg.step_seconds, indexes)
@@ -373,9 +383,9 @@ async def run(cfg: Config, services: Services) -> dict[str, Any]:
                 results["scenarios"][f"{name}/{label}"] = fanout
                 results["saturation"][f"{name}/{label}"] = search
         finally:
-            # Both sets of clients until the end: 500 live-room clients leaving
-            # at once is seconds of work for the servers (presence, groups),
-            # which would fall on the floor's first steps.
+            # Both sets of clients until both searches end: 500 live-room
+            # clients leaving at once is seconds of work for the servers
+            # (presence, groups), which would fall on the floor's steps.
             for load in loads:
                 await load.close()
         if name == "production" and "connections" not in cfg.skip:
